@@ -1,0 +1,123 @@
+"""The aiohttp application: routes, the one place errors become Stream's error body, CORS,
+rate-limit headers, and the service's lifecycle."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from hubbub import errors
+from hubbub.broker import create_broker
+from hubbub.config import Settings
+from hubbub.http import app as app_routes
+from hubbub.http import channel_types, channels, events, users
+from hubbub.http.base import (
+    RATE_LIMITS_KEY, SERVICE_KEY, SETTINGS_KEY, duration_since, json_response,
+)
+from hubbub.ratelimit import RateLimits
+from hubbub.service import Service
+from hubbub.storage.base import StorageError
+from hubbub.storage.sql import SqlStorage
+from hubbub.ws import connect
+
+log = logging.getLogger(__name__)
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": (
+        "Authorization, stream-auth-type, X-Stream-Client, x-client-request-id, Content-Type, "
+        "x-stream-ext"),
+    "Access-Control-Max-Age": "86400",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def render_error(request: web.Request, exc: errors.HubbubError, started: float) -> web.Response:
+    body = errors.error_body(exc, operation=request.get("operation"),
+                             duration=duration_since(started))
+    return json_response(body, exc.status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure leaves as Stream's error body; a client's mistake is never a 500."""
+    started = time.perf_counter()
+    if request.method == "OPTIONS":
+        return web.Response(status=204, headers=CORS_HEADERS)
+    try:
+        return await handler(request)
+    except errors.HubbubError as exc:
+        return render_error(request, exc, started)
+    except web.HTTPNotFound:
+        return render_error(request, errors.RouteNotFound(
+            f"no such endpoint: {request.method} {request.path}"), started)
+    except web.HTTPMethodNotAllowed:
+        return render_error(request, errors.MethodNotAllowed(
+            f"method {request.method} is not allowed on {request.path}"), started)
+    except web.HTTPRequestEntityTooLarge:
+        return render_error(request, errors.PayloadTooBig(
+            f"request body is larger than {request.app[SETTINGS_KEY].max_body_bytes} bytes"),
+            started)
+    except web.HTTPException as exc:
+        return render_error(request, errors.InputError(exc.reason or "bad request"), started)
+    except StorageError:
+        log.exception("storage failure on %s %s", request.method, request.path)
+        return render_error(request, errors.InternalError("storage is unavailable"), started)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return render_error(request, errors.InternalError("internal error"), started)
+
+
+async def _on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path == "/connect":
+        return
+    response.headers.update({"Access-Control-Allow-Origin": "*"})
+    limit, remaining, reset = request.app[RATE_LIMITS_KEY].count(request)
+    response.headers["x-ratelimit-limit"] = str(limit)
+    response.headers["x-ratelimit-remaining"] = str(remaining)
+    response.headers["x-ratelimit-reset"] = str(reset)
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return json_response({"status": "ok"}, 200)
+
+
+async def hi(_request: web.Request) -> web.Response:
+    return json_response({}, 200)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The whole server as one aiohttp application (REST and WebSocket on one port)."""
+    application = web.Application(middlewares=[error_middleware],
+                                  client_max_size=settings.max_body_bytes)
+    service = Service(settings, SqlStorage(settings.database_url),
+                      create_broker(settings.broker_url))
+    application[SERVICE_KEY] = service
+    application[SETTINGS_KEY] = settings
+    rate_limits = RateLimits()
+    application[RATE_LIMITS_KEY] = rate_limits
+    application.router.add_get("/healthz", healthz)
+    application.router.add_get("/hi", hi)
+    application.router.add_get("/connect", connect.handle)
+    for module in (users, channel_types, channels, events, app_routes):
+        application.add_routes(module.routes)
+    application.on_response_prepare.append(_on_prepare)
+
+    async def lifecycle(app: web.Application) -> Any:
+        await service.start()
+        if service.created_credentials:
+            assert service.app is not None
+            print(f"Created a new app. API key: {service.app.api_key}  "
+                  f"API secret: {service.app.api_secret}\n"
+                  "These are shown once; they are kept in the database.", flush=True)
+        yield
+        await service.stop()
+
+    application.cleanup_ctx.append(lifecycle)
+    return application

@@ -1,0 +1,66 @@
+"""App settings, permissions, roles, rate limits and the small endpoints the SDKs ping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from hubbub import errors
+from hubbub.core import permissions
+from hubbub.http.base import RATE_LIMITS_KEY, Call, endpoint
+from hubbub.schemas import CreateRoleRequest, parse
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/app")
+@endpoint("GetApp", server_only=True)
+async def get_app(call: Call) -> dict[str, Any]:
+    return call.service.get_app_response()
+
+
+@routes.patch("/app")
+@endpoint("UpdateApp", server_only=True)
+async def update_app(call: Call) -> dict[str, Any]:
+    return await call.service.update_app(call.body)
+
+
+@routes.get("/permissions")
+@endpoint("ListPermissions", server_only=True)
+async def list_permissions(call: Call) -> dict[str, Any]:
+    return {"permissions": [p.to_wire() for p in permissions.PERMISSIONS.values()]}
+
+
+@routes.get("/permissions/{id}")
+@endpoint("GetPermission", server_only=True)
+async def get_permission(call: Call) -> dict[str, Any]:
+    found = permissions.PERMISSIONS.get(call.param("id"))
+    if found is None:
+        raise errors.NotFound(f"permission {call.param('id')!r} does not exist")
+    return {"permission": found.to_wire()}
+
+
+@routes.get("/roles")
+@endpoint("ListRoles", server_only=True)
+async def list_roles(call: Call) -> dict[str, Any]:
+    return await call.service.list_roles()
+
+
+@routes.post("/roles")
+@endpoint("CreateRole", status=201, server_only=True)
+async def create_role(call: Call) -> dict[str, Any]:
+    request = parse(CreateRoleRequest, call.body)
+    return await call.service.create_role(request.name)
+
+
+@routes.delete("/roles/{name}")
+@endpoint("DeleteRole", server_only=True)
+async def delete_role(call: Call) -> dict[str, Any]:
+    return await call.service.delete_role(call.param("name"))
+
+
+@routes.get("/rate_limits")
+@endpoint("GetRateLimits", server_only=True)
+async def get_rate_limits(call: Call) -> dict[str, Any]:
+    return call.request.app[RATE_LIMITS_KEY].report(call.request.query)

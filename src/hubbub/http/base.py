@@ -1,0 +1,108 @@
+"""What every REST endpoint shares: authentication, body parsing, Stream's response envelope.
+
+An endpoint is an async function ``(call) -> dict`` declared with :func:`endpoint`, which names
+its Stream operation (for error messages), its success status and whether it is server-only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from hubbub import errors
+from hubbub.auth import Principal
+from hubbub.config import Settings
+from hubbub.ratelimit import RateLimits
+from hubbub.service import Service
+
+SERVICE_KEY = web.AppKey("service", Service)
+SETTINGS_KEY = web.AppKey("settings", Settings)
+RATE_LIMITS_KEY = web.AppKey("rate_limits", RateLimits)
+
+
+def duration_since(started: float) -> str:
+    return f"{(time.perf_counter() - started) * 1000:.2f}ms"
+
+
+def json_response(body: dict[str, Any], status: int) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+@dataclass(slots=True)
+class Call:
+    """One authenticated API call."""
+
+    request: web.Request
+    service: Service
+    principal: Principal
+    body: dict[str, Any]
+    raw_body: bytes
+
+    def param(self, name: str) -> str:
+        return self.request.match_info[name]
+
+    def query(self, name: str) -> str | None:
+        return self.request.query.get(name)
+
+    def query_bool(self, name: str) -> bool:
+        return (self.request.query.get(name) or "").lower() in ("true", "1")
+
+    def query_json(self, name: str) -> dict[str, Any]:
+        raw = self.request.query.get(name)
+        if raw is None:
+            return {}
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise errors.InputError(f"query parameter {name} is not valid JSON") from exc
+        if not isinstance(value, dict):
+            raise errors.InputError(f"query parameter {name} must be a JSON object")
+        return value
+
+    @property
+    def connection_id(self) -> str | None:
+        return self.request.query.get("connection_id") or None
+
+
+Endpoint = Callable[[Call], Awaitable[dict[str, Any]]]
+
+
+def endpoint(operation: str, *, status: int = 200,
+             server_only: bool = False) -> Callable[[Endpoint], Callable[[web.Request],
+                                                                           Awaitable[web.Response]]]:
+    """Wrap ``fn`` as an aiohttp handler: authenticate, parse the JSON body, call, envelope."""
+
+    def decorate(fn: Endpoint) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handler(request: web.Request) -> web.Response:
+            started = time.perf_counter()
+            request["operation"] = operation
+            service = request.app[SERVICE_KEY]
+            principal = await service.authenticate(
+                request.query.get("api_key"), request.headers.get("Authorization"),
+                request.headers.get("stream-auth-type"))
+            if server_only and not principal.server:
+                raise errors.NotAllowed(f"{operation} is only available with server-side auth")
+            raw = await request.read() if request.can_read_body else b""
+            body: dict[str, Any] = {}
+            if raw.strip():
+                try:
+                    parsed = orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    raise errors.InputError(f"request body is not valid JSON: {exc}") from exc
+                if not isinstance(parsed, dict):
+                    raise errors.InputError("request body must be a JSON object")
+                body = parsed
+            result = await fn(Call(request, service, principal, body, raw))
+            result["duration"] = duration_since(started)
+            return json_response(result, status)
+
+        handler.__name__ = fn.__name__
+        handler.__doc__ = fn.__doc__
+        return handler
+
+    return decorate

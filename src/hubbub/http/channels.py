@@ -1,0 +1,82 @@
+"""Channels: get-or-create (and watch), update, members, query, delete, stop watching."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from hubbub.http.base import Call, endpoint
+from hubbub.schemas import (
+    ChannelQueryRequest, DeleteChannelsRequest, PartialUpdateChannelRequest,
+    QueryChannelsRequest, QueryMembersRequest, UpdateChannelRequest, parse,
+)
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/channels/{type}/query")
+@endpoint("GetOrCreateDistinctChannel", status=201)
+async def get_or_create_distinct(call: Call) -> dict[str, Any]:
+    request = parse(ChannelQueryRequest, call.body)
+    return await call.service.get_or_create_channel(
+        call.principal, call.param("type"), None, request, call.connection_id)
+
+
+@routes.post("/channels/{type}/{id}/query")
+@endpoint("GetOrCreateChannel", status=201)
+async def get_or_create(call: Call) -> dict[str, Any]:
+    request = parse(ChannelQueryRequest, call.body)
+    return await call.service.get_or_create_channel(
+        call.principal, call.param("type"), call.param("id"), request, call.connection_id)
+
+
+@routes.post("/channels/{type}/{id}")
+@endpoint("UpdateChannel", status=201)
+async def update_channel(call: Call) -> dict[str, Any]:
+    request = parse(UpdateChannelRequest, call.body)
+    return await call.service.update_channel(call.principal, call.param("type"),
+                                             call.param("id"), request)
+
+
+@routes.patch("/channels/{type}/{id}")
+@endpoint("UpdateChannelPartial")
+async def partial_update_channel(call: Call) -> dict[str, Any]:
+    request = parse(PartialUpdateChannelRequest, call.body)
+    return await call.service.partial_update_channel(call.principal, call.param("type"),
+                                                     call.param("id"), request)
+
+
+@routes.delete("/channels/{type}/{id}")
+@endpoint("DeleteChannel")
+async def delete_channel(call: Call) -> dict[str, Any]:
+    return await call.service.delete_channel(call.principal, call.param("type"),
+                                             call.param("id"))
+
+
+@routes.post("/channels/delete")
+@endpoint("DeleteChannels", status=201, server_only=True)
+async def delete_channels(call: Call) -> dict[str, Any]:
+    request = parse(DeleteChannelsRequest, call.body)
+    return await call.service.delete_channels(request.cids)
+
+
+@routes.post("/channels")
+@endpoint("QueryChannels", status=201)
+async def query_channels(call: Call) -> dict[str, Any]:
+    request = parse(QueryChannelsRequest, call.body)
+    return await call.service.query_channels(call.principal, request, call.connection_id)
+
+
+@routes.post("/channels/{type}/{id}/stop-watching")
+@endpoint("StopWatchingChannel", status=201)
+async def stop_watching(call: Call) -> dict[str, Any]:
+    return await call.service.stop_watching(call.principal, call.param("type"),
+                                            call.param("id"), call.connection_id)
+
+
+@routes.get("/members")
+@endpoint("QueryMembers")
+async def query_members(call: Call) -> dict[str, Any]:
+    request = parse(QueryMembersRequest, call.query_json("payload"))
+    return await call.service.query_members(call.principal, request)

@@ -1,0 +1,36 @@
+"""Custom events: to a channel's watchers, and to one user's every connection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from hubbub import errors
+from hubbub.http.base import Call, endpoint
+from hubbub.schemas import SendEventRequest, parse
+
+routes = web.RouteTableDef()
+
+
+def _event_size(call: Call) -> int:
+    """Size of the event as sent: the body less the ``{"event":`` envelope."""
+    return max(len(call.raw_body) - len('{"event":}'), 0)
+
+
+@routes.post("/channels/{type}/{id}/event")
+@endpoint("SendEvent", status=201)
+async def send_channel_event(call: Call) -> dict[str, Any]:
+    request = parse(SendEventRequest, call.body)
+    return await call.service.send_channel_event(
+        call.principal, call.param("type"), call.param("id"), request.event, _event_size(call))
+
+
+@routes.post("/users/{user_id}/event")
+@endpoint("SendUserCustomEvent", status=201)
+async def send_user_event(call: Call) -> dict[str, Any]:
+    event = call.body.get("event")
+    if not isinstance(event, dict):
+        raise errors.InputError("event is a required field and must be an object")
+    return await call.service.send_user_event(call.principal, call.param("user_id"), event,
+                                              _event_size(call))

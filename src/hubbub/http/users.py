@@ -1,0 +1,84 @@
+"""Users: upsert, partial update, query, delete, deactivate, guests, tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from hubbub.http.base import Call, endpoint
+from hubbub.schemas import (
+    DeleteUsersRequest, GuestRequest, PartialUpdateUsersRequest, QueryUsersRequest,
+    RestoreUsersRequest, UpsertUsersRequest, parse,
+)
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/users")
+@endpoint("UpdateUsers", status=201)
+async def upsert_users(call: Call) -> dict[str, Any]:
+    request = parse(UpsertUsersRequest, call.body)
+    return await call.service.upsert_users(call.principal, request.users)
+
+
+@routes.patch("/users")
+@endpoint("UpdateUsersPartial")
+async def partial_update_users(call: Call) -> dict[str, Any]:
+    request = parse(PartialUpdateUsersRequest, call.body)
+    return await call.service.partial_update_users(call.principal, request)
+
+
+@routes.get("/users")
+@endpoint("QueryUsers")
+async def query_users(call: Call) -> dict[str, Any]:
+    request = parse(QueryUsersRequest, call.query_json("payload"))
+    return await call.service.query_users(call.principal, request)
+
+
+@routes.delete("/users/{user_id}")
+@endpoint("DeleteUser", server_only=True)
+async def delete_user(call: Call) -> dict[str, Any]:
+    return await call.service.delete_user(call.param("user_id"),
+                                          hard=call.query_bool("hard_delete"))
+
+
+@routes.post("/users/delete")
+@endpoint("DeleteUsers", status=201, server_only=True)
+async def delete_users(call: Call) -> dict[str, Any]:
+    request = parse(DeleteUsersRequest, call.body)
+    return await call.service.delete_users_task(request.user_ids, request.user)
+
+
+@routes.post("/users/restore")
+@endpoint("RestoreUsers", status=201, server_only=True)
+async def restore_users(call: Call) -> dict[str, Any]:
+    request = parse(RestoreUsersRequest, call.body)
+    return await call.service.restore_users(request.user_ids)
+
+
+@routes.post("/users/{user_id}/deactivate")
+@endpoint("DeactivateUser", status=201, server_only=True)
+async def deactivate_user(call: Call) -> dict[str, Any]:
+    return await call.service.set_deactivated(call.param("user_id"), True)
+
+
+@routes.post("/users/{user_id}/reactivate")
+@endpoint("ReactivateUser", status=201, server_only=True)
+async def reactivate_user(call: Call) -> dict[str, Any]:
+    return await call.service.set_deactivated(call.param("user_id"), False)
+
+
+@routes.post("/guest")
+@endpoint("CreateGuest", status=201)
+async def create_guest(call: Call) -> dict[str, Any]:
+    request = parse(GuestRequest, call.body)
+    return await call.service.create_guest(call.principal, request.user)
+
+
+@routes.get("/tasks/{task_id}")
+@endpoint("GetTask", server_only=True)
+async def get_task(call: Call) -> dict[str, Any]:
+    return await call.service.get_task(call.param("task_id"))
+
+

@@ -1,0 +1,179 @@
+"""This node's connections: who watches which channel, which connections each user has.
+
+The hub is the only thing that writes events to sockets. It receives every message from the
+broker and writes it to the connections concerned.
+
+Fan-out cost is kept to one ``transport.write`` per recipient: the server's WebSocket frames are
+unmasked, so the frame (header + JSON) is built once per event and the same bytes go to every
+watcher. Nothing awaits a recipient. Each connection's pending output is bounded: a client whose
+kernel and transport buffers hold more than ``write_limit`` bytes has fallen behind, and it is
+dropped (abnormal closure, so its SDK reconnects) rather than being allowed to grow memory or
+slow anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hubbub.broker.base import Control, Delivery, Message
+
+log = logging.getLogger(__name__)
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked, final WebSocket text frame (RFC 6455 section 5.2) carrying ``payload``."""
+    n = len(payload)
+    if n < 126:
+        header = struct.pack("!BB", 0x81, n)
+    elif n < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, n)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, n)
+    return header + payload
+
+
+@dataclass(eq=False, slots=True)
+class Connection:
+    """One WebSocket of one user. ``transport`` is the socket's asyncio transport."""
+
+    id: str
+    user_id: str
+    transport: asyncio.Transport
+    #: Called once when the hub drops the connection (slow consumer or shutdown).
+    on_drop: Callable[[int, str], None]
+    watching: set[str] = field(default_factory=set)
+    dropped: bool = False
+
+    def write(self, frame: bytes, limit: int) -> bool:
+        """Queue ``frame`` without waiting. False (and the connection dropped) past ``limit``."""
+        if self.dropped:
+            return False
+        transport = self.transport
+        if transport.is_closing():
+            return False
+        if transport.get_write_buffer_size() > limit:
+            self.drop(1013, "client is too slow to keep up with its events")
+            return False
+        transport.write(frame)
+        return True
+
+    def drop(self, code: int, reason: str) -> None:
+        if not self.dropped:
+            self.dropped = True
+            self.on_drop(code, reason)
+
+
+class Hub:
+    """Connections of this process, indexed by id, by user and by watched channel."""
+
+    def __init__(self, *, write_limit: int) -> None:
+        self.write_limit = write_limit
+        self.connections: dict[str, Connection] = {}
+        self.by_user: dict[str, dict[str, Connection]] = {}
+        self.watchers: dict[str, dict[str, Connection]] = {}
+        #: Called with (connection, cid) after a watch or unwatch coming from another node.
+        self.on_watch_change: Callable[[Connection, str, bool], None] | None = None
+
+    # registry ------------------------------------------------------------------------------
+
+    def add(self, conn: Connection) -> None:
+        self.connections[conn.id] = conn
+        self.by_user.setdefault(conn.user_id, {})[conn.id] = conn
+
+    def remove(self, conn: Connection) -> list[str]:
+        """Forget ``conn``; return the channels it was watching."""
+        self.connections.pop(conn.id, None)
+        user_conns = self.by_user.get(conn.user_id)
+        if user_conns is not None:
+            user_conns.pop(conn.id, None)
+            if not user_conns:
+                del self.by_user[conn.user_id]
+        watched = list(conn.watching)
+        for cid in watched:
+            self._unwatch(conn, cid)
+        return watched
+
+    def get(self, connection_id: str) -> Connection | None:
+        return self.connections.get(connection_id)
+
+    def is_online(self, user_id: str) -> bool:
+        return user_id in self.by_user
+
+    def user_connection_count(self, user_id: str) -> int:
+        return len(self.by_user.get(user_id, ()))
+
+    # watching ------------------------------------------------------------------------------
+
+    def watch(self, conn: Connection, cid: str) -> bool:
+        """Subscribe; True if it was not watching already."""
+        if cid in conn.watching:
+            return False
+        conn.watching.add(cid)
+        self.watchers.setdefault(cid, {})[conn.id] = conn
+        return True
+
+    def unwatch(self, conn: Connection, cid: str) -> bool:
+        if cid not in conn.watching:
+            return False
+        self._unwatch(conn, cid)
+        return True
+
+    def _unwatch(self, conn: Connection, cid: str) -> None:
+        conn.watching.discard(cid)
+        watchers = self.watchers.get(cid)
+        if watchers is not None:
+            watchers.pop(conn.id, None)
+            if not watchers:
+                del self.watchers[cid]
+
+    def watcher_count(self, cid: str) -> int:
+        return len(self.watchers.get(cid, ()))
+
+    def watching_users(self, cid: str) -> list[str]:
+        return list(dict.fromkeys(c.user_id for c in self.watchers.get(cid, {}).values()))
+
+    def is_user_watching(self, cid: str, user_id: str) -> bool:
+        return any(c.user_id == user_id for c in self.watchers.get(cid, {}).values())
+
+    # delivery ------------------------------------------------------------------------------
+
+    def handle(self, message: Message) -> None:
+        """The broker's handler: deliver an event, or apply a control message."""
+        if isinstance(message, Delivery):
+            targets = (self.watchers if message.scope == "channel" else self.by_user).get(
+                message.key)
+            if targets:
+                self.write_many(list(targets.values()), message.payload)
+        elif isinstance(message, Control):
+            self._control(message.op, message.args)
+
+    def write_many(self, conns: Iterable[Connection], payload: bytes) -> None:
+        frame = text_frame(payload)
+        limit = self.write_limit
+        for conn in conns:
+            conn.write(frame, limit)
+
+    def _control(self, op: str, args: dict[str, Any]) -> None:
+        if op in ("watch", "unwatch"):
+            conn = self.connections.get(args.get("connection_id", ""))
+            # The connection must be the requesting user's: a client cannot subscribe
+            # somebody else's socket by guessing its id.
+            if conn is None or conn.user_id != args.get("user_id"):
+                return
+            changed = (self.watch if op == "watch" else self.unwatch)(conn, args["cid"])
+            if changed and self.on_watch_change is not None:
+                self.on_watch_change(conn, args["cid"], op == "watch")
+        elif op == "disconnect_user":
+            for conn in list(self.by_user.get(args.get("user_id", ""), {}).values()):
+                conn.drop(int(args.get("code", 4000)), str(args.get("reason", "")))
+        else:
+            log.warning("unknown control message %r", op)
+
+    def drop_all(self, code: int, reason: str) -> None:
+        for conn in list(self.connections.values()):
+            conn.drop(code, reason)

@@ -1,0 +1,105 @@
+"""``GET /connect``: the WebSocket as stream-chat-js 9 speaks it.
+
+Handshake: authentication travels in the query string (``json``, ``api_key``, ``authorization``,
+``stream-auth-type``). The first frame the server sends decides the connection: a
+``health.check`` carrying ``connection_id`` and the full ``me`` on success, or one
+``{"error": {...}}`` frame followed by close code 1000 on failure (the upgrade itself is never
+refused: a refused upgrade leaves the SDK retrying for 15 s instead of reporting the error).
+
+After that the client only sends pings (a JSON array) and the server answers each with a
+``health.check``; events reach the socket through the hub, never from this handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from hubbub import errors
+from hubbub.hub import Connection
+from hubbub.http.base import SERVICE_KEY, SETTINGS_KEY, duration_since
+
+log = logging.getLogger(__name__)
+
+
+def _parse_json_param(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        raise errors.InputError("the json query parameter is required")
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise errors.InputError("the json query parameter is not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise errors.InputError("the json query parameter must be a JSON object")
+    return value
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    started = time.perf_counter()
+    service = request.app[SERVICE_KEY]
+    settings = request.app[SETTINGS_KEY]
+    ws = web.WebSocketResponse(compress=False, autoping=True,
+                               max_msg_size=settings.ws_max_frame_bytes)
+    await ws.prepare(request)
+    query = request.query
+    try:
+        params = _parse_json_param(query.get("json"))
+        principal = await service.authenticate(
+            query.get("api_key"), query.get("authorization") or None,
+            query.get("stream-auth-type"))
+        details = params.get("user_details") or {}
+        if not isinstance(details, dict):
+            raise errors.InputError("user_details must be an object")
+        claimed = params.get("user_id")
+        if principal.server:
+            raise errors.AuthError("a server token cannot open a user connection")
+        if claimed is not None and principal.user_id is not None and claimed != principal.user_id:
+            raise errors.NotAllowed("user_id does not match the token's user_id")
+        user = await service.connect(principal, details)
+    except errors.HubbubError as exc:
+        body = errors.error_body(exc, operation="Connect", duration=duration_since(started))
+        await ws.send_frame(orjson.dumps({"error": body}), WSMsgType.TEXT)
+        await ws.close(code=1000, message=b"")
+        return ws
+
+    transport = request.transport
+    if transport is None or ws.closed:
+        return ws
+
+    def drop(code: int, reason: str) -> None:
+        # Called by the hub (slow consumer, shutdown, deleted user): close without waiting.
+        if code == 1013:
+            # Too slow: its buffer is full, a close frame would wait behind it. Abort instead.
+            transport.abort()
+        else:
+            asyncio.ensure_future(ws.close(code=code, message=reason.encode()[:120]))
+
+    conn = Connection(id=str(uuid.uuid4()), user_id=user.id, transport=transport, on_drop=drop)
+    # The handshake frame goes out before the hub knows the connection: nothing may precede it.
+    await ws.send_frame(service.health_check(conn, me=user.to_own_wire()), WSMsgType.TEXT)
+    service.register(conn)
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await _on_text(service, conn, ws, msg.data)
+            elif msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        await service.unregister(conn)
+    return ws
+
+
+async def _on_text(service: Any, conn: Connection, ws: web.WebSocketResponse, data: str) -> None:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return
+    # The JS SDK's ping is a JSON array holding one health.check; answer with ours.
+    if isinstance(value, list):
+        await ws.send_frame(service.health_check(conn), WSMsgType.TEXT)
