@@ -1,0 +1,23 @@
+# The two commands a newcomer needs:  make serve   and   make test
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test install
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Install, then serve with the embedded defaults (SQLite file ./hubbub.db, in-process fan-out).
+serve: $(STAMP)
+	$(VENV)/bin/hubbub serve
+
+## Install (Python and the JS SDK used by the tests), then run every test.
+test: $(STAMP)
+	cd tests/sdk/js && npm ci --no-audit --no-fund --loglevel=error
+	$(PY) -m pytest $(PYTEST_ARGS)
