@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from hubbub import errors
 from hubbub.broker import create_broker
@@ -82,6 +83,15 @@ async def _on_prepare(request: web.Request, response: web.StreamResponse) -> Non
     response.headers["x-ratelimit-limit"] = str(limit)
     response.headers["x-ratelimit-remaining"] = str(remaining)
     response.headers["x-ratelimit-reset"] = str(reset)
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One readable line per request. The path only: query strings carry tokens (WebSocket
+    ``authorization``) and must never reach a log."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info("%s %s %s %s %.1fms", request.remote, request.method, request.path,
+                         response.status, time * 1000)
 
 
 async def healthz(_request: web.Request) -> web.Response:

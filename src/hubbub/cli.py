@@ -11,8 +11,6 @@ import time
 from hubbub import auth
 from hubbub.config import Settings
 
-ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs'
-
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", dest="database_url",
@@ -41,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 def serve(settings: Settings) -> None:
     from aiohttp import web
 
-    from hubbub.app import create_app
+    from hubbub.app import AccessLogger, create_app
 
     if settings.port == 3030:
         sys.exit("port 3030 is rewritten to 8800 by the JS SDK for WebSockets: pick another")
@@ -52,7 +50,7 @@ def serve(settings: Settings) -> None:
     except ImportError:  # pragma: no cover - uvloop is a dependency; other platforms may lack it
         pass
     web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                access_log_format=ACCESS_LOG_FORMAT, shutdown_timeout=5,
+                access_log_class=AccessLogger, shutdown_timeout=5,
                 print=lambda msg: print(msg.replace("(Press CTRL+C to quit)", "").strip(),
                                         flush=True))
 

@@ -141,9 +141,10 @@ class HubbubClient:
                       params: dict[str, str] | None = None) -> dict[str, Any]:
         """A REST call as this user, with ``connection_id`` like the JS SDK sends it."""
         assert self._session is not None, "connect() first"
-        query = {"api_key": self.api_key, **(params or {})}
+        query = {"api_key": self.api_key}
         if self.connection_id:
             query["connection_id"] = self.connection_id
+        query.update(params or {})
         async with self._session.request(method, self.base_url + path, params=query,
                                          json=body, headers=self._headers()) as resp:
             data = await resp.json(content_type=None)

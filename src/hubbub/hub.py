@@ -46,6 +46,8 @@ class Connection:
     transport: asyncio.Transport
     #: Called once when the hub drops the connection (slow consumer or shutdown).
     on_drop: Callable[[int, str], None]
+    #: Anonymous connections have a made-up user id; anonymous REST calls may watch with them.
+    anonymous: bool = False
     watching: set[str] = field(default_factory=set)
     dropped: bool = False
 

@@ -80,7 +80,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         else:
             asyncio.ensure_future(ws.close(code=code, message=reason.encode()[:120]))
 
-    conn = Connection(id=str(uuid.uuid4()), user_id=user.id, transport=transport, on_drop=drop)
+    conn = Connection(id=str(uuid.uuid4()), user_id=user.id, transport=transport, on_drop=drop,
+                      anonymous=principal.anonymous)
     # The handshake frame goes out before the hub knows the connection: nothing may precede it.
     await ws.send_frame(service.health_check(conn, me=user.to_own_wire()), WSMsgType.TEXT)
     service.register(conn)
