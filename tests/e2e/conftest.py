@@ -50,7 +50,7 @@ def connector(server: Server) -> _connector:
 def make_channel(client: StreamChat, members: list[str], *, channel_type: str = "messaging",
                  creator: str | None = None, **data: Any) -> str:
     """Upsert the members, create a channel of them, return its id."""
-    client.upsert_users([{"id": m} for m in members])
+    client.upsert_users([{"id": m} for m in {*members, creator or members[0]}])
     channel_id = uid("ch")
     channel = client.channel(channel_type, channel_id, {"members": members, **data})
     channel.create(creator or members[0])
