@@ -15,10 +15,11 @@ from hubbub import errors
 from hubbub.broker import create_broker
 from hubbub.config import Settings
 from hubbub.http import app as app_routes
-from hubbub.http import channel_types, channels, events, users
+from hubbub.http import channel_types, channels, events, users, webhooks
 from hubbub.http.base import (
     RATE_LIMITS_KEY, SERVICE_KEY, SETTINGS_KEY, duration_since, json_response,
 )
+from hubbub.metrics import metrics_handler
 from hubbub.ratelimit import RateLimits
 from hubbub.service import Service
 from hubbub.storage.base import StorageError
@@ -99,7 +100,8 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def hi(_request: web.Request) -> web.Response:
-    return json_response({}, 200)
+    # Every success body carries ``duration``, even the warm-up ping's.
+    return json_response({"duration": duration_since(time.perf_counter())}, 200)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -115,7 +117,9 @@ def create_app(settings: Settings) -> web.Application:
     application.router.add_get("/healthz", healthz)
     application.router.add_get("/hi", hi)
     application.router.add_get("/connect", connect.handle)
-    for module in (users, channel_types, channels, events, app_routes):
+    application.on_shutdown.append(connect.close_connections)
+    application.router.add_get("/metrics", metrics_handler(service))
+    for module in (users, channel_types, channels, events, app_routes, webhooks):
         application.add_routes(module.routes)
     application.on_response_prepare.append(_on_prepare)
 

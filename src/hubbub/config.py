@@ -37,6 +37,12 @@ class Settings:
     ws_write_buffer_bytes: int = 1024 * 1024
     #: Largest frame a client may send on the WebSocket.
     ws_max_frame_bytes: int = 64 * 1024
+    #: Seconds one webhook attempt may take (a hook's ``timeout_ms`` overrides it).
+    webhook_timeout: float = 6.0
+    #: Seconds after which an undelivered webhook copy is given up on (dead letter).
+    webhook_horizon: float = 24 * 3600.0
+    #: Webhook attempts in flight at once.
+    webhook_concurrency: int = 16
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
 

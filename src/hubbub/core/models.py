@@ -171,3 +171,32 @@ class Task:
     result: dict[str, Any]
     created_at: str
     updated_at: str
+
+
+@dataclass(slots=True)
+class WebhookDelivery:
+    """One copy of one event for one receiver, kept until it is delivered or given up on.
+
+    ``id`` is the ``X-Webhook-Id``: the same on every attempt, so receivers can de-duplicate.
+    ``body`` is the exact JSON that is sent and signed.
+    """
+
+    id: str
+    url: str
+    body: str
+    event_type: str
+    state: str = "pending"  # pending | delivered | dead
+    attempts: int = 0
+    timeout: float = 6.0
+    created_at: float = 0.0
+    next_attempt_at: float = 0.0
+    lease_until: float = 0.0
+    last_status: int | None = None
+    last_error: str | None = None
+    delivered_at: float | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"id": self.id, "url": self.url, "event_type": self.event_type,
+                "state": self.state, "attempts": self.attempts, "created_at": self.created_at,
+                "next_attempt_at": self.next_attempt_at, "last_status": self.last_status,
+                "last_error": self.last_error, "delivered_at": self.delivered_at}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from hubbub.core.models import App, Channel, ChannelType, Member, Task, User
+from hubbub.core.models import App, Channel, ChannelType, Member, Task, User, WebhookDelivery
 
 
 class StorageError(Exception):
@@ -73,3 +73,16 @@ class Storage(Protocol):
     # tasks
     async def save_task(self, task: Task) -> None: ...
     async def get_task(self, task_id: str) -> Task | None: ...
+
+    # webhook outbox
+    async def enqueue_webhooks(self, batch: list[WebhookDelivery]) -> None:
+        """Durably store new deliveries (committed when this returns)."""
+    async def claim_due_webhooks(self, now: float, limit: int,
+                                 lease_seconds: float) -> list[WebhookDelivery]:
+        """Lease due pending deliveries for their timeout plus ``lease_seconds``; a delivery is
+        held by one claimer at a time, and a crashed claimer's lease runs out by itself."""
+    async def save_webhook_attempt(self, delivery: WebhookDelivery) -> None: ...
+    async def list_webhooks(self, state: str | None, limit: int,
+                            offset: int) -> list[WebhookDelivery]: ...
+    async def requeue_dead_webhooks(self, ids: list[str] | None, now: float) -> int: ...
+    async def count_webhooks(self) -> dict[str, int]: ...

@@ -6,11 +6,14 @@ by the type of the value it is compared with, which works alike on SQLite and Po
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, false, not_, or_, true
+from sqlalchemy import ColumnElement, FromClause, and_, false, literal, not_, or_, true
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement as Col
+from sqlalchemy.sql.functions import FunctionElement
 
 from hubbub import errors
 
@@ -39,7 +42,7 @@ def _scalar(value: Any, field: str) -> Any:
 
 def compile_filter(
     conditions: Any,
-    table: Table,
+    table: FromClause,
     *,
     columns: Mapping[str, str],
     data_column: str = "data",
@@ -72,7 +75,7 @@ def compile_filter(
     return and_(*clauses) if clauses else true()
 
 
-def _compare(table: Table, columns: Mapping[str, str], data_column: str, field: str, op: str,
+def _compare(table: FromClause, columns: Mapping[str, str], data_column: str, field: str, op: str,
              value: Any) -> ColumnElement[bool]:
     if op not in COMPARISONS:
         raise errors.InputError(f"unsupported filter operator {op} for field {field}")
@@ -103,7 +106,33 @@ def _compare(table: Table, columns: Mapping[str, str], data_column: str, field: 
     }[op]()
 
 
-def compile_sort(sort: Any, table: Table, *, columns: Mapping[str, str],
+class _JsonSortKey(FunctionElement[Any]):
+    """A custom field as a sort key in its JSON type, so numbers sort as numbers, not as text
+    (``as_string()`` would put 10 before 9)."""
+
+    name = "json_sort_key"
+    inherit_cache = True
+
+
+@compiles(_JsonSortKey)
+def _json_sort_key(element: _JsonSortKey, compiler: Any, **kw: Any) -> str:
+    # PostgreSQL: jsonb compares numbers numerically and strings as text.
+    column, key, _path = list(element.clauses)
+    return f"({compiler.process(column, **kw)} -> CAST({compiler.process(key, **kw)} AS TEXT))"
+
+
+@compiles(_JsonSortKey, "sqlite")
+def _json_sort_key_sqlite(element: _JsonSortKey, compiler: Any, **kw: Any) -> str:
+    # SQLite: JSON_EXTRACT returns native values (integers, reals, text) that order by type.
+    column, _key, path = list(element.clauses)
+    return f"JSON_EXTRACT({compiler.process(column, **kw)}, {compiler.process(path, **kw)})"
+
+
+def _sort_key(table: FromClause, data_column: str, field: str) -> Any:
+    return _JsonSortKey(table.c[data_column], literal(field), literal("$." + json.dumps(field)))
+
+
+def compile_sort(sort: Any, table: FromClause, *, columns: Mapping[str, str],
                  data_column: str = "data") -> list[Any]:
     """``[{"field": f, "direction": 1|-1}]`` to ORDER BY clauses."""
     if sort in (None, []):
@@ -119,6 +148,6 @@ def compile_sort(sort: Any, table: Table, *, columns: Mapping[str, str],
         field = item["field"]
         direction = item.get("direction", 1)
         column = (table.c[columns[field]] if field in columns
-                  else table.c[data_column][field].as_string())
+                  else _sort_key(table, data_column, field))
         clauses.append(column.desc() if direction == -1 else column.asc())
     return clauses

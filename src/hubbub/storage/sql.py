@@ -20,10 +20,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from hubbub.core.models import App, Channel, ChannelType, Member, Task, User
+from hubbub.core.models import App, Channel, ChannelType, Member, Task, User, WebhookDelivery
 from hubbub.storage.base import StorageError
 from hubbub.storage.filters import SpecialField, compile_filter, compile_sort
-from hubbub.storage.tables import apps, channel_types, channels, members, roles, tasks, users
+from hubbub.storage.tables import (
+    apps, channel_types, channels, members, roles, tasks, users, webhook_deliveries,
+)
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -353,11 +355,17 @@ class SqlStorage:
     @translated
     async def query_members(self, cid: str, filter_conditions: Any, sort: Any, limit: int,
                             offset: int) -> list[Member]:
-        where = compile_filter(filter_conditions, members, columns=MEMBER_COLUMNS,
-                               data_column="cid")
-        order = compile_sort(sort, members, columns=MEMBER_COLUMNS) or [members.c.created_at]
-        stmt = select(members).where(members.c.cid == cid, where).order_by(
-            *order, members.c.user_id).limit(limit).offset(offset)
+        # Fields other than the member's own are the member's user's (``name``, custom data),
+        # as in Stream: a subquery puts the user's data beside the membership.
+        joined = select(members, users.c.data.label("user_data")).select_from(
+            members.outerjoin(users, users.c.id == members.c.user_id)).where(
+            members.c.cid == cid).subquery()
+        where = compile_filter(filter_conditions, joined, columns=MEMBER_COLUMNS,
+                               data_column="user_data")
+        order = compile_sort(sort, joined, columns=MEMBER_COLUMNS,
+                             data_column="user_data") or [joined.c.created_at]
+        stmt = select(joined).where(where).order_by(
+            *order, joined.c.user_id).limit(limit).offset(offset)
         async with self._engine.connect() as conn:
             return [_member(r) for r in (await conn.execute(stmt)).all()]
 
@@ -430,6 +438,93 @@ class SqlStorage:
             return None
         return Task(id=row.id, type=row.type, status=row.status, result=dict(row.result),
                     created_at=row.created_at, updated_at=row.updated_at)
+
+    # webhook outbox ------------------------------------------------------------------------
+
+    @translated
+    async def enqueue_webhooks(self, batch: list[WebhookDelivery]) -> None:
+        if not batch:
+            return
+        async with self._engine.begin() as conn:
+            await conn.execute(webhook_deliveries.insert(), [_webhook_row(d) for d in batch])
+
+    @translated
+    async def claim_due_webhooks(self, now: float, limit: int,
+                                 lease_seconds: float) -> list[WebhookDelivery]:
+        """Pending deliveries that are due and not leased, leased to the caller for their
+        own timeout plus ``lease_seconds``. The conditional update makes each claim exclusive
+        across processes: two senders never hold the same delivery at once."""
+        wd = webhook_deliveries
+        due = select(wd).where(wd.c.state == "pending", wd.c.next_attempt_at <= now,
+                               wd.c.lease_until <= now).order_by(
+            wd.c.next_attempt_at).limit(limit)
+        claimed = []
+        async with self._engine.begin() as conn:
+            for row in (await conn.execute(due)).all():
+                result = await conn.execute(wd.update().where(
+                    wd.c.id == row.id, wd.c.state == "pending", wd.c.lease_until <= now,
+                ).values(lease_until=now + row.timeout + lease_seconds))
+                if result.rowcount:
+                    delivery = _webhook(row)
+                    delivery.lease_until = now + row.timeout + lease_seconds
+                    claimed.append(delivery)
+        return claimed
+
+    @translated
+    async def save_webhook_attempt(self, delivery: WebhookDelivery) -> None:
+        """Record an attempt's outcome and release the lease."""
+        wd = webhook_deliveries
+        async with self._engine.begin() as conn:
+            await conn.execute(wd.update().where(wd.c.id == delivery.id).values(
+                state=delivery.state, attempts=delivery.attempts,
+                next_attempt_at=delivery.next_attempt_at, lease_until=0.0,
+                last_status=delivery.last_status, last_error=delivery.last_error,
+                delivered_at=delivery.delivered_at))
+
+    @translated
+    async def list_webhooks(self, state: str | None, limit: int,
+                            offset: int) -> list[WebhookDelivery]:
+        wd = webhook_deliveries
+        stmt = select(wd)
+        if state:
+            stmt = stmt.where(wd.c.state == state)
+        stmt = stmt.order_by(wd.c.created_at, wd.c.id).limit(limit).offset(offset)
+        async with self._engine.connect() as conn:
+            return [_webhook(r) for r in (await conn.execute(stmt)).all()]
+
+    @translated
+    async def requeue_dead_webhooks(self, ids: list[str] | None, now: float) -> int:
+        wd = webhook_deliveries
+        stmt = wd.update().where(wd.c.state == "dead")
+        if ids is not None:
+            stmt = stmt.where(wd.c.id.in_(ids))
+        async with self._engine.begin() as conn:
+            result = await conn.execute(stmt.values(state="pending", next_attempt_at=now,
+                                                    attempts=0, created_at=now,
+                                                    lease_until=0.0))
+            return int(result.rowcount)
+
+    @translated
+    async def count_webhooks(self) -> dict[str, int]:
+        wd = webhook_deliveries
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(wd.c.state, func.count()).group_by(
+                wd.c.state))).all()
+        return {row[0]: int(row[1]) for row in rows}
+
+
+def _webhook_row(d: WebhookDelivery) -> dict[str, Any]:
+    return dict(id=d.id, url=d.url, body=d.body, event_type=d.event_type, state=d.state,
+                attempts=d.attempts, timeout=d.timeout, created_at=d.created_at,
+                next_attempt_at=d.next_attempt_at, lease_until=d.lease_until,
+                last_status=d.last_status, last_error=d.last_error,
+                delivered_at=d.delivered_at)
+
+
+def _webhook(row: Any) -> WebhookDelivery:
+    return WebhookDelivery(**{c: getattr(row, c) for c in (
+        "id", "url", "body", "event_type", "state", "attempts", "timeout", "created_at",
+        "next_attempt_at", "lease_until", "last_status", "last_error", "delivered_at")})
 
 
 def _upgrade(sync_conn: sa.Connection) -> None:

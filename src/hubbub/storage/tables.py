@@ -7,7 +7,9 @@ need no conversion on the way out, and mean the same on both databases. Custom d
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    JSON, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
@@ -97,3 +99,23 @@ tasks = Table(
     Column("created_at", String(32), nullable=False),
     Column("updated_at", String(32), nullable=False),
 )
+
+#: The webhook outbox: written before the API answers, emptied by the sender (see webhooks/).
+webhook_deliveries = Table(
+    "webhook_deliveries", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("event_type", String(255), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("timeout", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("lease_until", Float, nullable=False),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", Float),
+)
+Index("ix_webhook_deliveries_due", webhook_deliveries.c.state,
+      webhook_deliveries.c.next_attempt_at)
