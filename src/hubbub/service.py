@@ -16,7 +16,7 @@ import logging
 import secrets
 import uuid
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -37,6 +37,8 @@ from hubbub.schemas import (
     UpdateChannelRequest, UserObject, parse,
 )
 from hubbub.storage.base import Storage
+from hubbub.webhooks.outbox import deliveries_for
+from hubbub.webhooks.sender import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,7 @@ class Service:
         self.custom_roles: set[str] = set()
         self.created_credentials = False
         self._health_task: asyncio.Task[None] | None = None
+        self.webhooks: WebhookSender | None = None
 
     # lifecycle ---------------------------------------------------------------------------
 
@@ -111,6 +114,10 @@ class Service:
         self.channel_types = stored_types
         self.custom_roles = {r["name"] for r in await self.storage.list_roles()}
         await self.broker.start(self.hub.handle)
+        self.webhooks = WebhookSender(
+            self.storage, api_key=app.api_key, api_secret=app.api_secret,
+            concurrency=self.settings.webhook_concurrency, horizon=self.settings.webhook_horizon)
+        await self.webhooks.start()
         self._health_task = asyncio.create_task(self._health_checks())
 
     async def stop(self) -> None:
@@ -118,6 +125,8 @@ class Service:
             self._health_task.cancel()
         # 1012 (service restart): not 1000, so the SDKs reconnect.
         self.hub.drop_all(1012, "server is shutting down")
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         await self.broker.close()
         await self.storage.close()
 
@@ -994,12 +1003,16 @@ class Service:
                 await self.broker.publish(Control("watch", {
                     "connection_id": connection_id, "user_id": acting.id, "cid": channel.cid}))
             return
-        if conn.user_id != acting.id:
+        if not self._owns(acting, conn):
             raise errors.InputError("connection_id does not belong to the requesting user")
         first = not self.hub.is_user_watching(channel.cid, acting.id)
         if self.hub.watch(conn, channel.cid) and first and ct.feature("connect_events"):
             await self._publish_channel_event("user.watching.start", channel, acting, {
                 "watcher_count": self.hub.watcher_count(channel.cid)})
+
+    @staticmethod
+    def _owns(acting: User, conn: Connection) -> bool:
+        return conn.user_id == acting.id or (conn.anonymous and acting.role == "anonymous")
 
     async def stop_watching(self, principal: Principal, channel_type: str, channel_id: str,
                             connection_id: str | None) -> dict[str, Any]:
@@ -1014,7 +1027,7 @@ class Service:
                 await self.broker.publish(Control("unwatch", {
                     "connection_id": connection_id, "user_id": acting.id, "cid": cid}))
             return {}
-        if conn.user_id != acting.id:
+        if not self._owns(acting, conn):
             raise errors.InputError("connection_id does not belong to the requesting user")
         if self.hub.unwatch(conn, cid):
             await self._after_unwatch(acting.id, cid, ct)
@@ -1031,7 +1044,7 @@ class Service:
             "user.watching.stop", {"watcher_count": self.hub.watcher_count(cid)},
             channel_type=channel_type, channel_id=channel_id,
             user=self.user_wire(user) if user else {"id": user_id}, created_at=utcnow())
-        await self.broker.publish(Delivery("channel", cid, encode(payload)))
+        await self.emit("channel", cid, payload)
 
     async def _publish_channel_event(self, event_type: str, channel: Channel,
                                      acting: User | None, fields: dict[str, Any]) -> None:
@@ -1040,7 +1053,24 @@ class Service:
             channel_type=channel.type, channel_id=channel.id,
             user=fields.get("user") or (self.user_wire(acting) if acting else None),
             created_at=utcnow())
-        await self.broker.publish(Delivery("channel", channel.cid, encode(payload)))
+        await self.emit("channel", channel.cid, payload)
+
+    async def emit(self, scope: Literal["channel", "user"], key: str,
+                   event: dict[str, Any]) -> None:
+        """Encode ``event`` once; store its webhook copies; then hand it to the broker.
+
+        The copies are committed before this returns, so an API call that answers 2xx has
+        made its webhook copies durable: they survive a crash that happens after it.
+        """
+        data = encode(event)
+        copies = deliveries_for(self.app_settings, event["type"], data,
+                                user_event=scope == "user",
+                                default_timeout=self.settings.webhook_timeout)
+        if copies:
+            await self.storage.enqueue_webhooks(copies)
+            if self.webhooks is not None:
+                self.webhooks.notify()
+        await self.broker.publish(Delivery(scope, key, data))
 
     # events ------------------------------------------------------------------------------
 
@@ -1099,8 +1129,7 @@ class Service:
         payload = events.channel_event(event_type, fields, channel_type=channel_type,
                                        channel_id=channel_id, user=self.user_wire(sender),
                                        created_at=utcnow())
-        data = encode(payload)
-        await self.broker.publish(Delivery("channel", channel.cid, data))
+        await self.emit("channel", channel.cid, payload)
         return {"event": payload}
 
     async def _server_event_user(self, event: EventInput) -> User:
@@ -1137,7 +1166,7 @@ class Service:
         target = await self.get_user(user_id)
         payload = events.user_event(event_type, events.custom_fields(event),
                                     user=self.user_wire(target), created_at=utcnow())
-        await self.broker.publish(Delivery("user", target.id, encode(payload)))
+        await self.emit("user", target.id, payload)
         return {}
 
     # connections -------------------------------------------------------------------------
