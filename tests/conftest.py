@@ -18,6 +18,9 @@ from stream_chat import StreamChat
 
 API_KEY = "hubbub-test-key"
 API_SECRET = "hubbub-test-secret-that-is-long-enough-for-hs256"
+#: Tests act faster than people: Stream's per-user limits (60/min, 2/s per endpoint) would
+#: refuse them. Rate-limit tests set the real defaults back in ``Server.env``.
+RELAXED_LIMITS = {"HUBBUB_RATE_LIMIT_PER_USER": "100000", "HUBBUB_RATE_LIMIT_SCALE": "100"}
 
 
 def free_port() -> int:
@@ -43,7 +46,8 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        env = {**os.environ, "HUBBUB_DATABASE_URL": self.database_url, **self.env}
+        env = {**os.environ, **RELAXED_LIMITS, "HUBBUB_DATABASE_URL": self.database_url,
+               **self.env}
         args = [sys.executable, "-m", "hubbub", "serve", "--port", str(self.port)]
         if self.api_key:
             args += ["--api-key", self.api_key, "--api-secret", str(self.api_secret)]

@@ -80,10 +80,11 @@ async def _on_prepare(request: web.Request, response: web.StreamResponse) -> Non
     if request.path == "/connect":
         return
     response.headers.update({"Access-Control-Allow-Origin": "*"})
-    limit, remaining, reset = request.app[RATE_LIMITS_KEY].count(request)
-    response.headers["x-ratelimit-limit"] = str(limit)
-    response.headers["x-ratelimit-remaining"] = str(remaining)
-    response.headers["x-ratelimit-reset"] = str(reset)
+    verdict = request.get("ratelimit") or request.app[RATE_LIMITS_KEY].peek(
+        request.get("operation") or "Other", "web")
+    response.headers["x-ratelimit-limit"] = str(verdict.limit)
+    response.headers["x-ratelimit-remaining"] = str(verdict.remaining)
+    response.headers["x-ratelimit-reset"] = str(verdict.reset)
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -112,7 +113,8 @@ def create_app(settings: Settings) -> web.Application:
                       create_broker(settings.broker_url))
     application[SERVICE_KEY] = service
     application[SETTINGS_KEY] = settings
-    rate_limits = RateLimits()
+    rate_limits = RateLimits(enabled=settings.rate_limits, per_user=settings.rate_limit_per_user,
+                             scale=settings.rate_limit_scale)
     application[RATE_LIMITS_KEY] = rate_limits
     application.router.add_get("/healthz", healthz)
     application.router.add_get("/hi", hi)

@@ -43,6 +43,12 @@ class Settings:
     webhook_horizon: float = 24 * 3600.0
     #: Webhook attempts in flight at once.
     webhook_concurrency: int = 16
+    #: Refuse calls past Stream's rate limits (429, code 9). Off: count and report only.
+    rate_limits: bool = True
+    #: Per-minute limit of each endpoint for one user's client-side calls (Stream: 60).
+    rate_limit_per_user: int = 60
+    #: Multiplier on Stream's per-app endpoint limits.
+    rate_limit_scale: float = 1.0
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -1,17 +1,22 @@
-"""Request counting per endpoint and platform, in Stream's shape (``x-ratelimit-*`` headers,
-``GET /rate_limits``).
+"""Rate limits in Stream's shape: per app and endpoint, and per user and endpoint for client-side
+calls; lowercase ``x-ratelimit-*`` headers; 429 with code 9 past a limit; ``GET /rate_limits``.
 
-Counts use fixed one-minute windows. This module counts and reports; refusing requests past the
-limit (429, code 9) is not switched on yet.
+Each limit is per minute, with a burst cap of a thirtieth of it per second (Stream's rule),
+counted in fixed windows. Platforms (server side, web, android, ios) are counted apart, as Stream
+does. Counters live in this process: with several processes each enforces its own share.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+
+from hubbub import errors
 
 #: Stream's documented per-minute limits per app and platform; others get ``DEFAULT_LIMIT``.
 LIMITS: dict[str, int] = {
@@ -28,48 +33,102 @@ DEFAULT_LIMIT = 1_000
 PLATFORMS = ("server_side", "web", "android", "ios")
 
 
-def platform_of(request: web.Request) -> str:
+def platform_of(request: web.Request, *, server: bool) -> str:
+    if server:
+        return "server_side"
     client = request.headers.get("X-Stream-Client", "").lower()
     if "android" in client:
         return "android"
     if "ios" in client or "swift" in client:
         return "ios"
-    auth = request.headers.get("Authorization", "")
-    # Server tokens are the SDKs' constant {"server": true} JWT.
-    if auth.startswith("eyJ") and ".eyJzZXJ2ZXIiOnRydWV9." in auth:
-        return "server_side"
     return "web"
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    limit: int
+    remaining: int
+    reset: int
+    allowed: bool
+
+
+class _Window:
+    """Fixed-window counters that forget everything when their window ends."""
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = seconds
+        self.index = 0
+        self.counts: dict[tuple[str, ...], int] = {}
+
+    def add(self, key: tuple[str, ...], now: float) -> int:
+        index = int(now // self.seconds)
+        if index != self.index:
+            self.index = index
+            self.counts.clear()
+        used = self.counts.get(key, 0) + 1
+        self.counts[key] = used
+        return used
+
+    def used(self, key: tuple[str, ...], now: float) -> int:
+        return self.counts.get(key, 0) if int(now // self.seconds) == self.index else 0
+
+    def reset(self, now: float) -> int:
+        return (int(now // self.seconds) + 1) * self.seconds
+
+
 class RateLimits:
-    def __init__(self) -> None:
-        self._window = 0
-        self._counts: dict[tuple[str, str], int] = {}
+    """``enabled=False`` counts and reports but never refuses."""
 
-    def _roll(self) -> int:
-        window = int(time.time() // 60)
-        if window != self._window:
-            self._window = window
-            self._counts.clear()
-        return window
+    def __init__(self, *, enabled: bool = True, per_user: int = 60, scale: float = 1.0) -> None:
+        self.enabled = enabled
+        self.per_user = per_user
+        self.scale = scale
+        self._minute = _Window(60)
+        self._second = _Window(1)
 
-    def count(self, request: web.Request) -> tuple[int, int, int]:
-        """Count ``request``; return (limit, remaining, reset epoch seconds)."""
-        window = self._roll()
-        operation = request.get("operation") or "Other"
-        key = (operation, platform_of(request))
-        used = self._counts.get(key, 0) + 1
-        self._counts[key] = used
-        limit = LIMITS.get(operation, DEFAULT_LIMIT)
-        return limit, max(limit - used, 0), (window + 1) * 60
+    def limit_of(self, operation: str) -> int:
+        return max(1, int(LIMITS.get(operation, DEFAULT_LIMIT) * self.scale))
+
+    def _check(self, key: tuple[str, ...], limit: int, now: float) -> Verdict:
+        used = self._minute.add(key, now)
+        burst = self._second.add(key, now)
+        allowed = used <= limit and burst <= max(1, math.ceil(limit / 30))
+        return Verdict(limit, max(limit - used, 0), self._minute.reset(now), allowed)
+
+    def hit(self, operation: str, platform: str, user_id: str | None) -> Verdict:
+        """Count one call against the app's limit and, for a user, the user's. The verdict is
+        the tighter of the two; ``allowed`` is False past either (never, when disabled)."""
+        now = time.time()
+        verdict = self._check(("app", operation, platform), self.limit_of(operation), now)
+        if user_id is not None and verdict.allowed:
+            user_verdict = self._check(("user", operation, platform, user_id),
+                                       self.per_user, now)
+            if not user_verdict.allowed or user_verdict.remaining < verdict.remaining:
+                verdict = user_verdict
+        if not self.enabled and not verdict.allowed:
+            verdict = Verdict(verdict.limit, verdict.remaining, verdict.reset, True)
+        return verdict
+
+    @staticmethod
+    def refusal(operation: str, verdict: Verdict) -> errors.RateLimited:
+        return errors.RateLimited(
+            "Too many requests, check response headers for more information. "
+            f"The limit for {operation} is {verdict.limit} per minute")
+
+    def peek(self, operation: str, platform: str) -> Verdict:
+        now = time.time()
+        limit = self.limit_of(operation)
+        used = self._minute.used(("app", operation, platform), now)
+        return Verdict(limit, max(limit - used, 0), self._minute.reset(now), True)
 
     def report(self, query: Mapping[str, str]) -> dict[str, Any]:
-        window = self._roll()
         wanted = [p for p in PLATFORMS if query.get(p, "").lower() == "true"] or list(PLATFORMS)
         endpoints = [e for e in (query.get("endpoints") or "").split(",") if e] or sorted(LIMITS)
-        return {platform: {
-            name: {"limit": LIMITS.get(name, DEFAULT_LIMIT),
-                   "remaining": max(LIMITS.get(name, DEFAULT_LIMIT)
-                                    - self._counts.get((name, platform), 0), 0),
-                   "reset": (window + 1) * 60}
-            for name in endpoints} for platform in wanted}
+        out: dict[str, Any] = {}
+        for platform in wanted:
+            out[platform] = {}
+            for name in endpoints:
+                verdict = self.peek(name, platform)
+                out[platform][name] = {"limit": verdict.limit, "remaining": verdict.remaining,
+                                       "reset": verdict.reset}
+        return out

@@ -188,3 +188,30 @@ async def test_event_to_missing_channel_is_404(client: StreamChat, connect: Conn
     with pytest.raises(HubbubClientError) as refused:
         await sender.send_event("messaging", uid("nowhere"), {"type": "x"})
     assert refused.value.status == 404 and refused.value.code == 16
+
+
+async def test_channel_type_can_restrict_custom_event_types(client: StreamChat,
+                                                            connect: Connect) -> None:
+    type_name = uid("strict").replace("-", "_")
+    client.create_channel_type({"name": type_name,
+                                "allowed_custom_event_types": ["friendship_request"]})
+    assert client.get_channel_type(type_name)["allowed_custom_event_types"] == [
+        "friendship_request"]
+    alice, bob = uid("alice"), uid("bob")
+    cid = make_channel(client, [alice, bob], channel_type=type_name)
+    sender, watcher = await connect(alice), await connect(bob)
+    await watcher.watch(type_name, cid)
+
+    with pytest.raises(HubbubClientError) as refused:
+        await sender.send_event(type_name, cid, {"type": "password_reset", "url": "evil"})
+    assert refused.value.status == 400 and refused.value.code == 18
+    await sender.send_event(type_name, cid, {"type": "friendship_request"})
+    first = await watcher.next_event(lambda e: e["type"] in ("password_reset",
+                                                             "friendship_request"))
+    assert first["type"] == "friendship_request"
+
+    with pytest.raises(StreamAPIException) as bad:
+        client.update_channel_type(type_name, allowed_custom_event_types=["message.new"])
+    assert bad.value.status_code == 400
+    client.update_channel_type(type_name, allowed_custom_event_types=[])
+    await sender.send_event(type_name, cid, {"type": "password_reset"})

@@ -37,6 +37,8 @@ BASE_CONFIG: dict[str, Any] = {
     "partition_size": 0,
     "push_level": "all",
     "allowed_flag_reasons": [],
+    # Hubbub extension: the custom event types this channel type accepts; empty means any.
+    "allowed_custom_event_types": [],
 }
 
 #: Differences of the built-in types from ``BASE_CONFIG``.

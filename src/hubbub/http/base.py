@@ -17,7 +17,7 @@ from aiohttp import web
 from hubbub import errors
 from hubbub.auth import Principal
 from hubbub.config import Settings
-from hubbub.ratelimit import RateLimits
+from hubbub.ratelimit import RateLimits, platform_of
 from hubbub.service import Service
 
 SERVICE_KEY = web.AppKey("service", Service)
@@ -85,6 +85,12 @@ def endpoint(operation: str, *, status: int = 200,
             principal = await service.authenticate(
                 request.query.get("api_key"), request.headers.get("Authorization"),
                 request.headers.get("stream-auth-type"))
+            limits = request.app[RATE_LIMITS_KEY]
+            verdict = limits.hit(operation, platform_of(request, server=principal.server),
+                                 None if principal.server else principal.user_id or "anonymous")
+            request["ratelimit"] = verdict
+            if not verdict.allowed:
+                raise limits.refusal(operation, verdict)
             if server_only and not principal.server:
                 raise errors.NotAllowed(f"{operation} is only available with server-side auth")
             raw = await request.read() if request.can_read_body else b""
