@@ -523,6 +523,12 @@ class Service:
                         raise errors.InputError(f"role {role!r} does not exist")
                 ct.grants = permissions.merge_grants(
                     ct.grants, value, permissions.default_channel_type_grants(ct.name))
+            elif key == "allowed_custom_event_types":
+                if not isinstance(value, list) or not all(
+                        isinstance(t, str) and t and events.is_custom(t) for t in value):
+                    raise errors.InputError(
+                        "allowed_custom_event_types must be an array of event types without '.'")
+                ct.config[key] = sorted(set(value))
             elif key in defaults.CONFIG_TYPES:
                 expected = defaults.CONFIG_TYPES[key]
                 if value is None or (isinstance(value, bool) and expected is int) or \
@@ -1102,6 +1108,11 @@ class Service:
             if not ct.feature("custom_events"):
                 raise errors.EventNotSupported(
                     f"Channel type {channel_type} does not support custom events")
+            allowed = ct.config.get("allowed_custom_event_types")
+            if allowed and event_type not in allowed:
+                raise errors.EventNotSupported(
+                    f"Channel type {channel_type} does not accept custom events of type "
+                    f"{event_type!r}")
         elif event_type in events.CLIENT_BUILTIN_EVENTS:
             action = permissions.SEND_TYPING_EVENTS
             if not ct.feature(events.CLIENT_BUILTIN_EVENTS[event_type]):
