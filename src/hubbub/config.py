@@ -35,8 +35,12 @@ class Settings:
     health_check_interval: float = 25.0
     #: Bytes that may wait to be written to one WebSocket before that client is disconnected.
     ws_write_buffer_bytes: int = 1024 * 1024
-    #: Largest frame a client may send on the WebSocket.
+    #: Largest frame a client may send on the WebSocket (past it: close 1009).
     ws_max_frame_bytes: int = 64 * 1024
+    #: Frames a client may send per second on one connection (past it: error frame, close 1008).
+    ws_max_messages_per_second: int = 20
+    #: Connections one user may hold open at once on this process (Stream allows 50).
+    ws_max_connections_per_user: int = 50
     #: Seconds one webhook attempt may take (a hook's ``timeout_ms`` overrides it).
     webhook_timeout: float = 6.0
     #: Seconds after which an undelivered webhook copy is given up on (dead letter).

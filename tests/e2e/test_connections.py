@@ -300,3 +300,62 @@ async def _watch_raw(server: Server, token: str, cid: str, connection_id: str) -
                              headers={"Authorization": token, "stream-auth-type": "jwt"},
                              json={"state": True, "watch": True}) as response:
             assert response.status == 201, await response.text()
+
+
+async def test_connections_per_user_are_limited(tmp_path) -> None:  # noqa: ANN001
+    server = start_server(tmp_path, env={"HUBBUB_WS_MAX_CONNECTIONS_PER_USER": "2"})
+    try:
+        sdk = sdk_client(server)
+        sdk.upsert_users([{"id": "greedy"}, {"id": "other"}])
+        async with connector(server) as connect:
+            await connect("greedy")
+            await connect("greedy")
+            with pytest.raises(HubbubClientError) as refused:
+                await connect("greedy")
+            assert refused.value.code == 9 and refused.value.status == 429
+            assert (await connect("other")).connection_id
+    finally:
+        server.stop()
+
+
+async def test_message_flood_on_socket_gets_error_then_close(client: StreamChat,
+                                                             server: Server) -> None:
+    alice = uid("alice")
+    client.upsert_user({"id": alice})
+    async with aiohttp.ClientSession() as session:
+        params = {"json": json.dumps({"user_id": alice, "user_details": {"id": alice}}),
+                  "api_key": str(server.api_key), "authorization": client.create_token(alice),
+                  "stream-auth-type": "jwt"}
+        async with session.ws_connect(server.url.replace("http", "ws") + "/connect",
+                                      params=params) as ws:
+            await ws.receive(timeout=5)  # handshake
+            for _ in range(100):
+                if ws.closed:
+                    break
+                await ws.send_str("{}")
+            frames = []
+            while True:
+                msg = await ws.receive(timeout=5)
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                frames.append(json.loads(msg.data))
+            errors = [f["error"] for f in frames if "error" in f]
+            assert errors and errors[0]["code"] == 9
+            assert ws.close_code == 1008
+
+
+async def test_oversized_frame_closes_with_1009(client: StreamChat, server: Server) -> None:
+    alice = uid("alice")
+    client.upsert_user({"id": alice})
+    async with aiohttp.ClientSession() as session:
+        params = {"json": json.dumps({"user_id": alice, "user_details": {"id": alice}}),
+                  "api_key": str(server.api_key), "authorization": client.create_token(alice),
+                  "stream-auth-type": "jwt"}
+        async with session.ws_connect(server.url.replace("http", "ws") + "/connect",
+                                      params=params) as ws:
+            await ws.receive(timeout=5)
+            await ws.send_str("[" + "1," * 40_000 + "1]")
+            msg = await ws.receive(timeout=5)
+            while msg.type == aiohttp.WSMsgType.TEXT:
+                msg = await ws.receive(timeout=5)
+            assert ws.close_code == 1009

@@ -23,7 +23,8 @@ from aiohttp import WSMsgType, web
 
 from hubbub import errors
 from hubbub.hub import Connection
-from hubbub.http.base import SERVICE_KEY, SETTINGS_KEY, duration_since
+from hubbub.http.base import RATE_LIMITS_KEY, SERVICE_KEY, SETTINGS_KEY, duration_since
+from hubbub.ratelimit import platform_of
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +62,17 @@ async def handle(request: web.Request) -> web.StreamResponse:
             raise errors.AuthError("a server token cannot open a user connection")
         if claimed is not None and principal.user_id is not None and claimed != principal.user_id:
             raise errors.NotAllowed("user_id does not match the token's user_id")
+        limits = request.app[RATE_LIMITS_KEY]
+        if not limits.hit("Connect", platform_of(request, server=False), None).allowed:
+            raise errors.RateLimited("too many connections opened to this app; retry later")
+        if principal.user_id is not None and service.hub.user_connection_count(
+                principal.user_id) >= settings.ws_max_connections_per_user:
+            raise errors.RateLimited(
+                f"user {principal.user_id!r} already has "
+                f"{settings.ws_max_connections_per_user} connections open")
         user = await service.connect(principal, details)
     except errors.HubbubError as exc:
-        body = errors.error_body(exc, operation="Connect", duration=duration_since(started))
-        await ws.send_frame(orjson.dumps({"error": body}), WSMsgType.TEXT)
+        await _send_error(ws, exc, started)
         await ws.close(code=1000, message=b"")
         return ws
 
@@ -85,15 +93,39 @@ async def handle(request: web.Request) -> web.StreamResponse:
     # The handshake frame goes out before the hub knows the connection: nothing may precede it.
     await ws.send_frame(service.health_check(conn, me=user.to_own_wire()), WSMsgType.TEXT)
     service.register(conn)
+    budget = settings.ws_max_messages_per_second
+    window, used = 0, 0
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
+                second = int(time.monotonic())
+                window, used = (window, used + 1) if second == window else (second, 1)
+                if used > budget:
+                    # A flood from one client: say why, then close with a code that is not
+                    # 1000 (policy violation), so an honest SDK that misbehaved reconnects.
+                    await _send_error(ws, errors.RateLimited(
+                        f"more than {budget} messages per second on one connection"), started)
+                    await ws.close(code=1008, message=b"too many messages")
+                    break
                 await _on_text(service, conn, ws, msg.data)
             elif msg.type == WSMsgType.ERROR:
                 break
     finally:
         await service.unregister(conn)
     return ws
+
+
+async def _send_error(ws: web.WebSocketResponse, exc: errors.HubbubError, started: float) -> None:
+    body = errors.error_body(exc, operation="Connect", duration=duration_since(started))
+    await ws.send_frame(orjson.dumps({"error": body}), WSMsgType.TEXT)
+
+
+async def close_connections(app: web.Application) -> None:
+    """``on_shutdown`` hook: close every socket with 1012 (service restart) before aiohttp waits
+    for its handlers. Without it aiohttp cancels each WebSocket handler only after its
+    ``shutdown_timeout`` and the client sees an abnormal 1006 seconds later, instead of a close
+    code that makes stream-chat-js reconnect at once (it retries on any code but 1000)."""
+    app[SERVICE_KEY].hub.drop_all(1012, "server is restarting")
 
 
 async def _on_text(service: Any, conn: Connection, ws: web.WebSocketResponse, data: str) -> None:
