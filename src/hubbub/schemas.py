@@ -14,6 +14,27 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hubbub import errors
 
 
+MAX_MEMBERS_PER_CALL = 100
+#: Deepest nesting of arrays and objects accepted in a request body.
+MAX_JSON_DEPTH = 32
+
+
+def check_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
+    """Refuse bodies nested deeper than ``limit`` (they cost recursion everywhere after)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            raise errors.InputError(f"request body is nested deeper than {limit} levels")
+        stack.extend((child, depth + 1) for child in children)
+
+
 class Loose(BaseModel):
     """Unknown keys are kept (custom data) and readable via ``model_extra``."""
 
@@ -83,6 +104,8 @@ def _members(value: Any) -> Any:
         return value
     if not isinstance(value, list):
         raise ValueError("members must be an array")
+    if len(value) > MAX_MEMBERS_PER_CALL:
+        raise ValueError(f"at most {MAX_MEMBERS_PER_CALL} members per call")
     return [{"user_id": v} if isinstance(v, str) else v for v in value]
 
 

@@ -182,7 +182,7 @@ class Service:
     def _user_from_object(self, obj: dict[str, Any], existing: User | None, now: str, *,
                           allow_protected: bool) -> User:
         model = parse(UserObject, obj)
-        uid = check_id(model.id, "user.id", max_length=255)
+        uid = check_id(model.id, "user.id")
         data = {k: v for k, v in (model.model_extra or {}).items() if k not in USER_RESERVED}
         check_custom_size(data, "user")
         role = model.role if allow_protected and model.role else (
@@ -336,7 +336,7 @@ class Service:
         if mode not in ("soft", "hard", "pruning"):
             raise errors.InputError("user must be one of soft, hard, pruning")
         for uid in ids:
-            check_id(uid, "user_ids[]", max_length=255)
+            check_id(uid, "user_ids[]")
         await self._delete_users(ids, hard=mode != "soft")
         now = utcnow()
         task = Task(id=str(uuid.uuid4()), type="delete-users", status="completed",
@@ -689,7 +689,7 @@ class Service:
             raise errors.InputError(
                 "either data.created_by or data.created_by_id must be provided when using "
                 "server side auth.")
-        return check_id(creator, "data.created_by.id", max_length=255)
+        return check_id(creator, "data.created_by.id")
 
     async def _ensure_users_exist(self, ids: list[str]) -> dict[str, User]:
         found = await self.storage.get_users(ids)
@@ -703,7 +703,7 @@ class Service:
     def _member_inputs(self, inputs: list[MemberInput], now: str, cid: str) -> list[Member]:
         out = []
         for m in inputs:
-            check_id(m.user_id, "members[].user_id", max_length=255)
+            check_id(m.user_id, "members[].user_id")
             role = m.channel_role or "channel_member"
             if not self._known_role(role):
                 raise errors.InputError(f"channel_role {role!r} does not exist")
@@ -806,7 +806,7 @@ class Service:
         ct, channel, member = await self._load_channel(channel_type, channel_id, acting)
         now = utcnow()
         add = self._member_inputs(request.add_members or [], now, channel.cid)
-        remove = [check_id(u, "remove_members[]", max_length=255)
+        remove = [check_id(u, "remove_members[]")
                   for u in request.remove_members or []]
         role_changes = self._member_inputs(request.assign_roles or [], now, channel.cid)
         role_changes += [Member(cid=channel.cid, user_id=u, channel_role="channel_moderator")
@@ -1145,13 +1145,13 @@ class Service:
 
     async def _server_event_user(self, event: EventInput) -> User:
         if event.user_id:
-            uid = check_id(event.user_id, "event.user_id", max_length=255)
+            uid = check_id(event.user_id, "event.user_id")
             user = (await self.storage.get_users([uid])).get(uid)
             if user is None:
                 raise errors.NotFound(f"user {uid!r} does not exist")
             return user
         assert event.user is not None
-        uid = check_id(event.user.get("id"), "event.user.id", max_length=255)
+        uid = check_id(event.user.get("id"), "event.user.id")
         user = (await self.storage.get_users([uid])).get(uid)
         if user is None:
             # Stream upserts a user named by object in a server-side event.

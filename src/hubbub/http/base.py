@@ -18,6 +18,7 @@ from hubbub import errors
 from hubbub.auth import Principal
 from hubbub.config import Settings
 from hubbub.ratelimit import RateLimits, platform_of
+from hubbub.schemas import check_depth
 from hubbub.service import Service
 
 SERVICE_KEY = web.AppKey("service", Service)
@@ -62,6 +63,7 @@ class Call:
             raise errors.InputError(f"query parameter {name} is not valid JSON") from exc
         if not isinstance(value, dict):
             raise errors.InputError(f"query parameter {name} must be a JSON object")
+        check_depth(value)
         return value
 
     @property
@@ -102,6 +104,7 @@ def endpoint(operation: str, *, status: int = 200,
                     raise errors.InputError(f"request body is not valid JSON: {exc}") from exc
                 if not isinstance(parsed, dict):
                     raise errors.InputError("request body must be a JSON object")
+                check_depth(parsed)
                 body = parsed
             result = await fn(Call(request, service, principal, body, raw))
             result["duration"] = duration_since(started)
