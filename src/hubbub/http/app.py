@@ -9,7 +9,7 @@ from aiohttp import web
 from hubbub import errors
 from hubbub.core import permissions
 from hubbub.http.base import RATE_LIMITS_KEY, Call, endpoint
-from hubbub.schemas import CreateRoleRequest, parse
+from hubbub.schemas import CreateRoleRequest
 
 routes = web.RouteTableDef()
 
@@ -48,9 +48,9 @@ async def list_roles(call: Call) -> dict[str, Any]:
 
 
 @routes.post("/roles")
-@endpoint("CreateRole", status=201, server_only=True)
+@endpoint("CreateRole", status=201, server_only=True, body=CreateRoleRequest)
 async def create_role(call: Call) -> dict[str, Any]:
-    request = parse(CreateRoleRequest, call.body)
+    request = call.data
     return await call.service.create_role(request.name)
 
 

@@ -13,12 +13,13 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from pydantic import BaseModel
 
 from hubbub import errors
 from hubbub.auth import Principal
 from hubbub.config import Settings
 from hubbub.ratelimit import RateLimits, platform_of
-from hubbub.schemas import check_depth
+from hubbub.schemas import check_depth, parse
 from hubbub.service import Service
 
 SERVICE_KEY = web.AppKey("service", Service)
@@ -43,6 +44,8 @@ class Call:
     principal: Principal
     body: dict[str, Any]
     raw_body: bytes
+    #: The body (or ``payload`` query parameter) validated by the endpoint's model, if any.
+    data: Any = None
 
     def param(self, name: str) -> str:
         return self.request.match_info[name]
@@ -72,14 +75,31 @@ class Call:
 
 
 Endpoint = Callable[[Call], Awaitable[dict[str, Any]]]
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
-def endpoint(operation: str, *, status: int = 200,
-             server_only: bool = False) -> Callable[[Endpoint], Callable[[web.Request],
-                                                                           Awaitable[web.Response]]]:
-    """Wrap ``fn`` as an aiohttp handler: authenticate, parse the JSON body, call, envelope."""
+@dataclass(frozen=True, slots=True)
+class EndpointInfo:
+    """What the OpenAPI document says of an endpoint (attached to its handler)."""
 
-    def decorate(fn: Endpoint) -> Callable[[web.Request], Awaitable[web.Response]]:
+    operation: str
+    status: int
+    server_only: bool
+    body: type[BaseModel] | None
+    payload: type[BaseModel] | None
+    summary: str
+
+
+def endpoint(operation: str, *, status: int = 200, server_only: bool = False,
+             body: type[BaseModel] | None = None,
+             payload: type[BaseModel] | None = None) -> Callable[[Endpoint], Handler]:
+    """Wrap ``fn`` as an aiohttp handler: authenticate, count against rate limits, parse the
+    JSON body (validated by ``body``, or the ``payload`` query parameter by ``payload``), call,
+    and put the result in Stream's envelope (``duration``)."""
+
+    body_model = body
+
+    def decorate(fn: Endpoint) -> Handler:
         async def handler(request: web.Request) -> web.Response:
             started = time.perf_counter()
             request["operation"] = operation
@@ -96,7 +116,7 @@ def endpoint(operation: str, *, status: int = 200,
             if server_only and not principal.server:
                 raise errors.NotAllowed(f"{operation} is only available with server-side auth")
             raw = await request.read() if request.can_read_body else b""
-            body: dict[str, Any] = {}
+            body = {}
             if raw.strip():
                 try:
                     parsed = orjson.loads(raw)
@@ -106,12 +126,20 @@ def endpoint(operation: str, *, status: int = 200,
                     raise errors.InputError("request body must be a JSON object")
                 check_depth(parsed)
                 body = parsed
-            result = await fn(Call(request, service, principal, body, raw))
+            call = Call(request, service, principal, body, raw)
+            if body_model is not None:
+                call.data = parse(body_model, body)
+            elif payload is not None:
+                call.data = parse(payload, call.query_json("payload"))
+            result = await fn(call)
             result["duration"] = duration_since(started)
             return json_response(result, status)
 
         handler.__name__ = fn.__name__
         handler.__doc__ = fn.__doc__
+        handler.endpoint_info = EndpointInfo(  # type: ignore[attr-defined]
+            operation, status, server_only, body_model, payload,
+            (fn.__doc__ or operation).strip().splitlines()[0])
         return handler
 
     return decorate

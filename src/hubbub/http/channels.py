@@ -9,40 +9,40 @@ from aiohttp import web
 from hubbub.http.base import Call, endpoint
 from hubbub.schemas import (
     ChannelQueryRequest, DeleteChannelsRequest, PartialUpdateChannelRequest,
-    QueryChannelsRequest, QueryMembersRequest, UpdateChannelRequest, parse,
+    QueryChannelsRequest, QueryMembersRequest, UpdateChannelRequest,
 )
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/channels/{type}/query")
-@endpoint("GetOrCreateDistinctChannel", status=201)
+@endpoint("GetOrCreateDistinctChannel", status=201, body=ChannelQueryRequest)
 async def get_or_create_distinct(call: Call) -> dict[str, Any]:
-    request = parse(ChannelQueryRequest, call.body)
+    request = call.data
     return await call.service.get_or_create_channel(
         call.principal, call.param("type"), None, request, call.connection_id)
 
 
 @routes.post("/channels/{type}/{id}/query")
-@endpoint("GetOrCreateChannel", status=201)
+@endpoint("GetOrCreateChannel", status=201, body=ChannelQueryRequest)
 async def get_or_create(call: Call) -> dict[str, Any]:
-    request = parse(ChannelQueryRequest, call.body)
+    request = call.data
     return await call.service.get_or_create_channel(
         call.principal, call.param("type"), call.param("id"), request, call.connection_id)
 
 
 @routes.post("/channels/{type}/{id}")
-@endpoint("UpdateChannel", status=201)
+@endpoint("UpdateChannel", status=201, body=UpdateChannelRequest)
 async def update_channel(call: Call) -> dict[str, Any]:
-    request = parse(UpdateChannelRequest, call.body)
+    request = call.data
     return await call.service.update_channel(call.principal, call.param("type"),
                                              call.param("id"), request)
 
 
 @routes.patch("/channels/{type}/{id}")
-@endpoint("UpdateChannelPartial")
+@endpoint("UpdateChannelPartial", body=PartialUpdateChannelRequest)
 async def partial_update_channel(call: Call) -> dict[str, Any]:
-    request = parse(PartialUpdateChannelRequest, call.body)
+    request = call.data
     return await call.service.partial_update_channel(call.principal, call.param("type"),
                                                      call.param("id"), request)
 
@@ -55,16 +55,16 @@ async def delete_channel(call: Call) -> dict[str, Any]:
 
 
 @routes.post("/channels/delete")
-@endpoint("DeleteChannels", status=201, server_only=True)
+@endpoint("DeleteChannels", status=201, server_only=True, body=DeleteChannelsRequest)
 async def delete_channels(call: Call) -> dict[str, Any]:
-    request = parse(DeleteChannelsRequest, call.body)
+    request = call.data
     return await call.service.delete_channels(request.cids)
 
 
 @routes.post("/channels")
-@endpoint("QueryChannels", status=201)
+@endpoint("QueryChannels", status=201, body=QueryChannelsRequest)
 async def query_channels(call: Call) -> dict[str, Any]:
-    request = parse(QueryChannelsRequest, call.body)
+    request = call.data
     return await call.service.query_channels(call.principal, request, call.connection_id)
 
 
@@ -76,7 +76,7 @@ async def stop_watching(call: Call) -> dict[str, Any]:
 
 
 @routes.get("/members")
-@endpoint("QueryMembers")
+@endpoint("QueryMembers", payload=QueryMembersRequest)
 async def query_members(call: Call) -> dict[str, Any]:
-    request = parse(QueryMembersRequest, call.query_json("payload"))
+    request = call.data
     return await call.service.query_members(call.principal, request)

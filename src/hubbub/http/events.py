@@ -8,7 +8,7 @@ from aiohttp import web
 
 from hubbub import errors
 from hubbub.http.base import Call, endpoint
-from hubbub.schemas import SendEventRequest, parse
+from hubbub.schemas import SendEventRequest
 
 routes = web.RouteTableDef()
 
@@ -19,9 +19,9 @@ def _event_size(call: Call) -> int:
 
 
 @routes.post("/channels/{type}/{id}/event")
-@endpoint("SendEvent", status=201)
+@endpoint("SendEvent", status=201, body=SendEventRequest)
 async def send_channel_event(call: Call) -> dict[str, Any]:
-    request = parse(SendEventRequest, call.body)
+    request = call.data
     return await call.service.send_channel_event(
         call.principal, call.param("type"), call.param("id"), request.event, _event_size(call))
 

@@ -9,30 +9,30 @@ from aiohttp import web
 from hubbub.http.base import Call, endpoint
 from hubbub.schemas import (
     DeleteUsersRequest, GuestRequest, PartialUpdateUsersRequest, QueryUsersRequest,
-    RestoreUsersRequest, UpsertUsersRequest, parse,
+    RestoreUsersRequest, UpsertUsersRequest,
 )
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/users")
-@endpoint("UpdateUsers", status=201)
+@endpoint("UpdateUsers", status=201, body=UpsertUsersRequest)
 async def upsert_users(call: Call) -> dict[str, Any]:
-    request = parse(UpsertUsersRequest, call.body)
+    request = call.data
     return await call.service.upsert_users(call.principal, request.users)
 
 
 @routes.patch("/users")
-@endpoint("UpdateUsersPartial")
+@endpoint("UpdateUsersPartial", body=PartialUpdateUsersRequest)
 async def partial_update_users(call: Call) -> dict[str, Any]:
-    request = parse(PartialUpdateUsersRequest, call.body)
+    request = call.data
     return await call.service.partial_update_users(call.principal, request)
 
 
 @routes.get("/users")
-@endpoint("QueryUsers")
+@endpoint("QueryUsers", payload=QueryUsersRequest)
 async def query_users(call: Call) -> dict[str, Any]:
-    request = parse(QueryUsersRequest, call.query_json("payload"))
+    request = call.data
     return await call.service.query_users(call.principal, request)
 
 
@@ -44,16 +44,16 @@ async def delete_user(call: Call) -> dict[str, Any]:
 
 
 @routes.post("/users/delete")
-@endpoint("DeleteUsers", status=201, server_only=True)
+@endpoint("DeleteUsers", status=201, server_only=True, body=DeleteUsersRequest)
 async def delete_users(call: Call) -> dict[str, Any]:
-    request = parse(DeleteUsersRequest, call.body)
+    request = call.data
     return await call.service.delete_users_task(request.user_ids, request.user)
 
 
 @routes.post("/users/restore")
-@endpoint("RestoreUsers", status=201, server_only=True)
+@endpoint("RestoreUsers", status=201, server_only=True, body=RestoreUsersRequest)
 async def restore_users(call: Call) -> dict[str, Any]:
-    request = parse(RestoreUsersRequest, call.body)
+    request = call.data
     return await call.service.restore_users(request.user_ids)
 
 
@@ -70,9 +70,9 @@ async def reactivate_user(call: Call) -> dict[str, Any]:
 
 
 @routes.post("/guest")
-@endpoint("CreateGuest", status=201)
+@endpoint("CreateGuest", status=201, body=GuestRequest)
 async def create_guest(call: Call) -> dict[str, Any]:
-    request = parse(GuestRequest, call.body)
+    request = call.data
     return await call.service.create_guest(call.principal, request.user)
 
 

@@ -1,0 +1,485 @@
+// Scenarios for issue #3 (real-time custom events), written against the OFFICIAL stream-chat JS
+// SDK exactly as an application would use it. Each exported scenario takes the context built by
+// `context()` and either returns a JSON-serialisable result or throws (the test fails).
+//
+// Waiting is always for an event, bounded by a timeout. Absence ("X did not receive E") is
+// proven without sleeping: after E, a marker user event is sent to X's user, and X's socket must
+// deliver the marker without having delivered E first (one socket keeps the server's order).
+
+import { createInterface } from 'node:readline';
+import { StreamChat } from 'stream-chat';
+
+const WAIT_MS = 5000;
+
+// ------------------------------------------------------------------------------------------
+// helpers
+
+function assert(cond, message) {
+  if (!cond) throw new Error(`assertion failed: ${message}`);
+}
+
+function equal(actual, expected, what) {
+  if (actual !== expected) {
+    throw new Error(
+      `assertion failed: ${what}: expected ${JSON.stringify(expected)}, ` +
+        `got ${JSON.stringify(actual)}`,
+    );
+  }
+}
+
+function isTimestamp(value) {
+  return typeof value === 'string' && Number.isFinite(Date.parse(value));
+}
+
+/** Records every event of `type` (or all events when type is null) emitted by `target`. */
+class Recorder {
+  constructor(target, type, label) {
+    this.label = label;
+    this.type = type;
+    this.events = [];
+    this.waiters = [];
+    const listener = (event) => {
+      this.events.push(event);
+      for (const waiter of [...this.waiters]) {
+        if (waiter.pred(event)) waiter.resolve(event);
+      }
+    };
+    this.sub = type ? target.on(type, listener) : target.on(listener);
+  }
+
+  /** The first recorded event matching `pred`, waiting up to `ms` for it. */
+  waitFor(pred = () => true, ms = WAIT_MS, what = '') {
+    const found = this.events.find(pred);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        pred,
+        resolve: (event) => {
+          clearTimeout(waiter.timer);
+          this.waiters.splice(this.waiters.indexOf(waiter), 1);
+          resolve(event);
+        },
+      };
+      waiter.timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        reject(
+          new Error(
+            `${this.label}: no ${this.type || 'event'} ${what} within ${ms} ms ` +
+              `(recorded: ${JSON.stringify(this.events.map(summary))})`,
+          ),
+        );
+      }, ms);
+      this.waiters.push(waiter);
+    });
+  }
+
+  matching(pred) {
+    return this.events.filter(pred);
+  }
+
+  stop() {
+    this.sub.unsubscribe();
+  }
+}
+
+function summary(event) {
+  return { type: event.type, cid: event.cid, user: event.user?.id, text: event.text, n: event.n };
+}
+
+/** Runs `fn`; it must reject with the given HTTP status and/or Stream code. */
+async function expectFailure(fn, { status, code }, what) {
+  let result;
+  try {
+    result = await fn();
+  } catch (err) {
+    if (status !== undefined) equal(err.status, status, `${what}: HTTP status`);
+    if (code !== undefined) equal(err.code, code, `${what}: Stream error code`);
+    return { status: err.status, code: err.code, message: err.message };
+  }
+  throw new Error(`${what}: expected a failure, got ${JSON.stringify(result).slice(0, 300)}`);
+}
+
+function checkChannelEvent(event, { type, cid, userId, text }, who) {
+  equal(event.type, type, `${who}: type`);
+  equal(event.cid, cid, `${who}: cid`);
+  const [channelType, channelId] = cid.split(':');
+  equal(event.channel_type, channelType, `${who}: channel_type`);
+  equal(event.channel_id, channelId, `${who}: channel_id`);
+  equal(event.user?.id, userId, `${who}: user.id`);
+  assert(isTimestamp(event.created_at), `${who}: created_at is a timestamp (${event.created_at})`);
+  if (text !== undefined) equal(event.text, text, `${who}: text (custom field, flat)`);
+  assert(!('custom' in event), `${who}: no "custom" wrapper on the wire`);
+}
+
+// ------------------------------------------------------------------------------------------
+// context
+
+export function context({ url, key, secret, args, emit }) {
+  const clients = [];
+  const server = new StreamChat(key, secret, { baseURL: url });
+  let markers = 0;
+  let stdin;
+
+  const ctx = {
+    url,
+    key,
+    args,
+    server,
+    /** A fresh client-side SDK instance (never getInstance: that is a process-wide singleton). */
+    newClient() {
+      const closeCodes = [];
+      const client = new StreamChat(key, {
+        baseURL: url,
+        allowServerSideConnect: true,
+        // The SDK reports each socket close through its logger ('connection:onclose() - ...',
+        // extra.event = the CloseEvent): kept to check the code the server closed with.
+        logger: (_level, message, extra) => {
+          if (message.startsWith('connection:onclose()') && typeof extra?.event?.code === 'number') {
+            closeCodes.push(extra.event.code);
+          }
+        },
+      });
+      client.hubbubCloseCodes = closeCodes;
+      clients.push(client);
+      return client;
+    },
+    token(userId) {
+      return args.tokens?.[userId] ?? server.createToken(userId);
+    },
+    /** connectUser as an application does; checks what it resolves to. */
+    async connect(userId, extra = {}) {
+      const client = ctx.newClient();
+      const me = await client.connectUser({ id: userId, ...extra }, ctx.token(userId));
+      assert(me && typeof me === 'object', `connectUser(${userId}) resolves to the handshake`);
+      equal(me.type, 'health.check', `connectUser(${userId}) handshake type`);
+      equal(me.me?.id, userId, `connectUser(${userId}) me.id`);
+      assert(
+        typeof me.connection_id === 'string' && me.connection_id.length > 0,
+        `connectUser(${userId}) gives a connection_id (${me.connection_id})`,
+      );
+      equal(client._getConnectionID(), me.connection_id, `${userId}: client's connection id`);
+      equal(client.userID, userId, `${userId}: client.userID`);
+      return { client, me };
+    },
+    record(target, type, label) {
+      return new Recorder(target, type, label);
+    },
+    /** Proves `client` (of `userId`) received everything sent to it before now. */
+    async sync(client, userId, label) {
+      const n = ++markers;
+      const rec = new Recorder(client, 'hubbub_marker', `${label} marker`);
+      try {
+        await server.sendUserCustomEvent(userId, { type: 'hubbub_marker', n });
+        await rec.waitFor((e) => e.n === n);
+      } finally {
+        rec.stop();
+      }
+    },
+    /** Tells the caller we are at `value`, then waits for one line on stdin to go on. */
+    async ready(value) {
+      stdin ??= createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+      emit({ ready: value });
+      const { done } = await stdin.next();
+      if (done) throw new Error(`stdin closed while waiting after ready(${JSON.stringify(value)})`);
+    },
+    async close() {
+      await Promise.allSettled(clients.map((c) => c.disconnectUser(1000)));
+      process.stdin.pause();
+    },
+  };
+  return ctx;
+}
+
+// ------------------------------------------------------------------------------------------
+// scenarios
+
+/**
+ * Channel custom events, typing, stopWatching, disconnectUser.
+ * args: {channelType, channelId, sender, watchers: [..], idle}
+ *   all of them members; `idle` connects but never watches.
+ */
+export async function channelEvents(ctx) {
+  const { channelType, channelId, sender, watchers, idle } = ctx.args;
+  const cid = `${channelType}:${channelId}`;
+  const ids = [sender, ...watchers];
+
+  const conns = {};
+  for (const id of [...ids, idle]) conns[id] = await ctx.connect(id);
+  const connectionIds = Object.values(conns).map((c) => c.me.connection_id);
+  equal(new Set(connectionIds).size, connectionIds.length, 'connection ids are distinct');
+
+  const channels = {};
+  const custom = {};
+  const typingStart = {};
+  const typingStop = {};
+  const watchingStop = {};
+  const anyFriendship = {};
+  for (const id of ids) {
+    const channel = conns[id].client.channel(channelType, channelId);
+    const state = await channel.watch();
+    equal(state.channel?.cid, cid, `${id}: watch() response channel.cid`);
+    assert(channel.initialized, `${id}: channel initialized by watch()`);
+    channels[id] = channel;
+    custom[id] = ctx.record(channel, 'friendship_request', `${id} channel.on`);
+    typingStart[id] = ctx.record(channel, 'typing.start', `${id} channel.on`);
+    typingStop[id] = ctx.record(channel, 'typing.stop', `${id} channel.on`);
+    watchingStop[id] = ctx.record(channel, 'user.watching.stop', `${id} channel.on`);
+  }
+  for (const id of [...ids, idle]) {
+    anyFriendship[id] = ctx.record(conns[id].client, 'friendship_request', `${id} client.on`);
+  }
+
+  // 1. A custom event reaches every watcher, the sender included.
+  const text = 'Hey there, long time no see!';
+  const response = await channels[sender].sendEvent({ type: 'friendship_request', text });
+  checkChannelEvent(response.event, { type: 'friendship_request', cid, userId: sender, text },
+    'sendEvent response.event');
+  const received = {};
+  for (const id of ids) {
+    const event = await custom[id].waitFor((e) => e.text === text);
+    checkChannelEvent(event, { type: 'friendship_request', cid, userId: sender, text }, id);
+    equal(event.created_at, response.event.created_at, `${id}: same event as the response`);
+    received[id] = event;
+  }
+
+  // 2. A member that does not watch gets nothing.
+  await ctx.sync(conns[idle].client, idle, idle);
+  equal(anyFriendship[idle].events.length, 0, `${idle} (member, not watching): custom events`);
+
+  // 3. keystroke()/stopTyping() reach the other watchers as typing.start/typing.stop.
+  await channels[sender].keystroke();
+  for (const id of watchers) {
+    const event = await typingStart[id].waitFor((e) => e.user?.id === sender);
+    checkChannelEvent(event, { type: 'typing.start', cid, userId: sender }, `${id} typing.start`);
+  }
+  await channels[sender].stopTyping();
+  for (const id of watchers) {
+    const event = await typingStop[id].waitFor((e) => e.user?.id === sender);
+    checkChannelEvent(event, { type: 'typing.stop', cid, userId: sender }, `${id} typing.stop`);
+  }
+
+  // 4. stopWatching() ends delivery to that client, not to the others.
+  const [leaver, stayer] = watchers;
+  await channels[leaver].stopWatching();
+  await watchingStop[sender].waitFor((e) => e.user?.id === leaver, WAIT_MS, `for ${leaver}`);
+  const text2 = 'after stopWatching';
+  await channels[sender].sendEvent({ type: 'friendship_request', text: text2 });
+  await custom[stayer].waitFor((e) => e.text === text2);
+  await custom[sender].waitFor((e) => e.text === text2);
+  await ctx.sync(conns[leaver].client, leaver, leaver);
+  equal(anyFriendship[leaver].matching((e) => e.text === text2).length, 0,
+    `${leaver} after stopWatching(): events`);
+
+  // 5. disconnectUser() closes the socket; the server drops its watch (user.watching.stop).
+  await conns[stayer].client.disconnectUser();
+  equal(conns[stayer].client.userID, undefined, `${stayer}: no user after disconnectUser()`);
+  assert(!conns[stayer].client.wsConnection?.isHealthy, `${stayer}: socket closed`);
+  await watchingStop[sender].waitFor((e) => e.user?.id === stayer, WAIT_MS, `for ${stayer}`);
+  const text3 = 'after disconnectUser';
+  await channels[sender].sendEvent({ type: 'friendship_request', text: text3 });
+  await custom[sender].waitFor((e) => e.text === text3);
+  equal(custom[stayer].matching((e) => e.text === text3).length, 0,
+    `${stayer} after disconnectUser(): events`);
+
+  return {
+    connectionIds,
+    received: Object.fromEntries(
+      Object.entries(received).map(([id, e]) => [id, { ...e, received_at: undefined }]),
+    ),
+    response: response.event,
+  };
+}
+
+/**
+ * User custom events from a server-side JS client (key + secret).
+ * args: {target, other}
+ */
+export async function userEvents(ctx) {
+  const { target, other } = ctx.args;
+  const first = await ctx.connect(target);
+  const second = await ctx.connect(target);
+  const bystander = await ctx.connect(other);
+  assert(first.me.connection_id !== second.me.connection_id, 'two connections, two ids');
+
+  const recs = [first, second, bystander].map((c, i) =>
+    ctx.record(c.client, 'friendship_request', ['first', 'second', 'other'][i]));
+
+  const text = 'Tommaso wants to be your friend';
+  const response = await ctx.server.sendUserCustomEvent(target, {
+    type: 'friendship_request',
+    text,
+  });
+  assert(typeof response.duration === 'string', 'sendUserCustomEvent response has duration');
+
+  const received = [];
+  for (const rec of recs.slice(0, 2)) {
+    const event = await rec.waitFor((e) => e.text === text);
+    equal(event.type, 'friendship_request', `${rec.label}: type`);
+    equal(event.text, text, `${rec.label}: text (flat)`);
+    assert(!('cid' in event) || event.cid === undefined, `${rec.label}: no cid on a user event`);
+    equal(event.user?.id, target, `${rec.label}: user.id is the target`);
+    assert(isTimestamp(event.created_at), `${rec.label}: created_at`);
+    received.push(event);
+  }
+  await ctx.sync(bystander.client, other, 'other');
+  equal(recs[2].events.length, 0, 'another user: user events of the target');
+
+  const unknown = await expectFailure(
+    () => ctx.server.sendUserCustomEvent(`nobody-${Date.now()}`, { type: 'friendship_request' }),
+    { status: 404 },
+    'sendUserCustomEvent to an unknown user',
+  );
+  const dotted = await expectFailure(
+    () => ctx.server.sendUserCustomEvent(target, { type: 'friendship.request' }),
+    { status: 400 },
+    'sendUserCustomEvent with a dotted type',
+  );
+  // A user token may not send user events (server-side only).
+  const clientSide = await expectFailure(
+    () => bystander.client.sendUserCustomEvent(target, { type: 'friendship_request' }),
+    { status: 403, code: 17 },
+    'sendUserCustomEvent with a user token',
+  );
+  await ctx.sync(first.client, target, 'first');
+  equal(recs[0].events.length, 1, 'target got only the one accepted event');
+
+  return { received, unknown, dotted, clientSide };
+}
+
+/**
+ * Watchers for an event the Python SDK sends server-side (the caller sends it after ready).
+ * args: {channelType, channelId, watchers: [..], text, sender}
+ */
+export async function watchForServerEvent(ctx) {
+  const { channelType, channelId, watchers, text, sender } = ctx.args;
+  const cid = `${channelType}:${channelId}`;
+  const recs = [];
+  for (const id of watchers) {
+    const { client } = await ctx.connect(id);
+    const channel = client.channel(channelType, channelId);
+    await channel.watch();
+    recs.push(ctx.record(channel, 'friendship_request', id));
+  }
+  await ctx.ready('watching');
+  const received = {};
+  for (const rec of recs) {
+    const event = await rec.waitFor((e) => e.text === text);
+    checkChannelEvent(event, { type: 'friendship_request', cid, userId: sender, text }, rec.label);
+    received[rec.label] = event;
+  }
+  return received;
+}
+
+/** connectUser with a token signed by another secret fails fast with code 43. args: {user} */
+export async function badToken(ctx) {
+  const { user } = ctx.args;
+  const forged = new StreamChat(ctx.key, 'not-the-secret-of-this-app-at-all-000000000000', {
+    baseURL: ctx.url,
+  }).createToken(user);
+  const client = ctx.newClient();
+  const started = Date.now();
+  // connect() rethrows a refused handshake as Error(JSON.stringify({code, StatusCode, message,
+  // isWSFailure})) (connection.ts), so the code travels inside the message.
+  const failure = await expectFailure(
+    () => client.connectUser({ id: user }, forged),
+    {},
+    'connectUser with a bad signature',
+  );
+  const elapsedMs = Date.now() - started;
+  let parsed;
+  try {
+    parsed = JSON.parse(failure.message);
+  } catch {
+    throw new Error(`connectUser rejected with a non-API error: ${failure.message}`);
+  }
+  equal(parsed.code, 43, 'error code (token signature invalid)');
+  equal(parsed.StatusCode, 401, 'error StatusCode');
+  equal(parsed.isWSFailure, false, 'not a (retryable) WS failure');
+  assert(elapsedMs < 5000, `connectUser rejected quickly (took ${elapsedMs} ms)`);
+  return { ...parsed, elapsedMs };
+}
+
+/**
+ * A non-member cannot watch a messaging channel; anyone can watch a livestream.
+ * args: {user, messagingId, livestreamId}
+ */
+export async function watchPermissions(ctx) {
+  const { user, messagingId, livestreamId } = ctx.args;
+  const { client } = await ctx.connect(user);
+  const denied = await expectFailure(
+    () => client.channel('messaging', messagingId).watch(),
+    { status: 403, code: 17 },
+    'non-member watching a messaging channel',
+  );
+  const live = client.channel('livestream', livestreamId);
+  const state = await live.watch();
+  equal(state.channel?.cid, `livestream:${livestreamId}`, 'livestream watch() channel.cid');
+  // Watching it really subscribes: an event sent there comes back to this watcher.
+  const rec = ctx.record(live, 'friendship_request', `${user} livestream`);
+  await live.sendEvent({ type: 'friendship_request', text: 'live' });
+  const event = await rec.waitFor((e) => e.text === 'live');
+  checkChannelEvent(event, {
+    type: 'friendship_request', cid: `livestream:${livestreamId}`, userId: user, text: 'live',
+  }, 'livestream watcher');
+  return { denied };
+}
+
+/**
+ * Survives a server restart: the SDK reconnects by itself, recoverState() re-watches, and new
+ * events flow again. The caller restarts the server after ready.
+ * args: {channelType, channelId, users: [a, b]}
+ */
+export async function reconnect(ctx) {
+  const { channelType, channelId, users } = ctx.args;
+  const [a, b] = users;
+  const sides = {};
+  for (const id of users) {
+    const { client, me } = await ctx.connect(id);
+    const channel = client.channel(channelType, channelId);
+    await channel.watch();
+    sides[id] = {
+      client,
+      channel,
+      before: me.connection_id,
+      recovered: ctx.record(client, 'connection.recovered', `${id}`),
+      custom: ctx.record(channel, 'friendship_request', `${id}`),
+    };
+  }
+  await sides[a].channel.sendEvent({ type: 'friendship_request', text: 'before restart' });
+  await sides[b].custom.waitFor((e) => e.text === 'before restart');
+
+  await ctx.ready('watching');
+  // The caller has restarted the server by now.
+  // (connection.changed {online: false} is debounced by 5 s in the SDK and never fires when
+  // the reconnect is quicker, so the signal waited for is connection.recovered: dispatched after
+  // recoverState() has re-queried the active channels with watch: true on the new socket.)
+  for (const id of users) {
+    const { client, before } = sides[id];
+    await sides[id].recovered.waitFor(
+      () => client._getConnectionID() && client._getConnectionID() !== before, 20000,
+      'on a new connection');
+    assert(client.wsConnection?.isHealthy, `${id}: healthy after reconnect`);
+    // A restart must close sockets with a close frame and a code the SDK reconnects on at once:
+    // not 1000 (treated as final) and not 1006 (no close frame: the server dropped them late).
+    const codes = client.hubbubCloseCodes;
+    assert(codes.length > 0, `${id}: the SDK saw its socket close`);
+    assert(codes[0] !== 1000 && codes[0] !== 1006,
+      `${id}: server closed the socket with a reconnect code (got ${codes[0]})`);
+    sides[id].closeCode = codes[0];
+  }
+  await sides[a].channel.sendEvent({ type: 'friendship_request', text: 'after restart' });
+  for (const id of users) {
+    const event = await sides[id].custom.waitFor((e) => e.text === 'after restart');
+    checkChannelEvent(event, {
+      type: 'friendship_request', cid: `${channelType}:${channelId}`, userId: a,
+      text: 'after restart',
+    }, `${id} after restart`);
+  }
+  return Object.fromEntries(
+    users.map((id) => [id, {
+      before: sides[id].before,
+      after: sides[id].client._getConnectionID(),
+      closeCode: sides[id].closeCode,
+    }]),
+  );
+}
