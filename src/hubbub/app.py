@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from hubbub import errors
+from hubbub import errors, openapi
 from hubbub.broker import create_broker
 from hubbub.config import Settings
 from hubbub.http import app as app_routes
@@ -121,6 +121,7 @@ def create_app(settings: Settings) -> web.Application:
     application.router.add_get("/connect", connect.handle)
     application.on_shutdown.append(connect.close_connections)
     application.router.add_get("/metrics", metrics_handler(service))
+    application.router.add_get("/openapi.json", openapi.handler(application))
     for module in (users, channel_types, channels, events, app_routes, webhooks):
         application.add_routes(module.routes)
     application.on_response_prepare.append(_on_prepare)

@@ -75,6 +75,7 @@ class QueryUsersRequest(Strict):
     limit: int = Field(default=30, ge=0, le=100)
     offset: int = Field(default=0, ge=0, le=1000)
     presence: bool | None = None
+    include_deactivated_users: bool = False
 
 
 class DeleteUsersRequest(Strict):
@@ -201,6 +202,43 @@ class EventInput(Loose):
 
 class SendEventRequest(Strict):
     event: EventInput
+
+
+class UserEventInput(Loose):
+    type: str = Field(min_length=1)
+
+
+class SendUserEventRequest(Strict):
+    event: UserEventInput
+
+
+class ChannelTypeSettings(Loose):
+    """Create or update a channel type. Only the fields given change (partial update)."""
+
+    name: str | None = None
+    commands: list[str] | None = None
+    grants: dict[str, list[str]] | None = None
+    allowed_custom_event_types: list[str] | None = None
+    custom_events: bool | None = None
+    typing_events: bool | None = None
+    read_events: bool | None = None
+    connect_events: bool | None = None
+    replies: bool | None = None
+    reactions: bool | None = None
+    url_enrichment: bool | None = None
+    max_message_length: int | None = None
+
+
+class UpdateAppRequest(Loose):
+    """App settings to change; the others keep their values."""
+
+    disable_auth_checks: bool | None = None
+    disable_permissions_checks: bool | None = None
+    revoke_tokens_issued_before: str | None = None
+    webhook_url: str | None = None
+    webhook_events: list[str] | None = None
+    event_hooks: list[dict[str, Any]] | None = None
+    grants: dict[str, list[str]] | None = None
 
 
 class CreateRoleRequest(Strict):

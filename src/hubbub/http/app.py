@@ -9,7 +9,7 @@ from aiohttp import web
 from hubbub import errors
 from hubbub.core import permissions
 from hubbub.http.base import RATE_LIMITS_KEY, Call, endpoint
-from hubbub.schemas import CreateRoleRequest
+from hubbub.schemas import CreateRoleRequest, UpdateAppRequest
 
 routes = web.RouteTableDef()
 
@@ -21,7 +21,7 @@ async def get_app(call: Call) -> dict[str, Any]:
 
 
 @routes.patch("/app")
-@endpoint("UpdateApp", server_only=True)
+@endpoint("UpdateApp", server_only=True, body=UpdateAppRequest)
 async def update_app(call: Call) -> dict[str, Any]:
     return await call.service.update_app(call.body)
 

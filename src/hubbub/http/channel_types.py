@@ -7,12 +7,13 @@ from typing import Any
 from aiohttp import web
 
 from hubbub.http.base import Call, endpoint
+from hubbub.schemas import ChannelTypeSettings
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/channeltypes")
-@endpoint("CreateChannelType", status=201, server_only=True)
+@endpoint("CreateChannelType", status=201, server_only=True, body=ChannelTypeSettings)
 async def create_channel_type(call: Call) -> dict[str, Any]:
     return await call.service.create_channel_type(call.body)
 
@@ -34,7 +35,7 @@ async def get_channel_type(call: Call) -> dict[str, Any]:
 
 
 @routes.put("/channeltypes/{name}")
-@endpoint("UpdateChannelType", status=201, server_only=True)
+@endpoint("UpdateChannelType", status=201, server_only=True, body=ChannelTypeSettings)
 async def update_channel_type(call: Call) -> dict[str, Any]:
     return await call.service.update_channel_type(call.param("name"), call.body)
 

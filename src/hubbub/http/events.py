@@ -6,9 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
-from hubbub import errors
 from hubbub.http.base import Call, endpoint
-from hubbub.schemas import SendEventRequest
+from hubbub.schemas import SendEventRequest, SendUserEventRequest
 
 routes = web.RouteTableDef()
 
@@ -27,10 +26,7 @@ async def send_channel_event(call: Call) -> dict[str, Any]:
 
 
 @routes.post("/users/{user_id}/event")
-@endpoint("SendUserCustomEvent", status=201)
+@endpoint("SendUserCustomEvent", status=201, body=SendUserEventRequest)
 async def send_user_event(call: Call) -> dict[str, Any]:
-    event = call.body.get("event")
-    if not isinstance(event, dict):
-        raise errors.InputError("event is a required field and must be an object")
-    return await call.service.send_user_event(call.principal, call.param("user_id"), event,
-                                              _event_size(call))
+    return await call.service.send_user_event(call.principal, call.param("user_id"),
+                                              call.body["event"], _event_size(call))
