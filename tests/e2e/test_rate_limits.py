@@ -74,3 +74,38 @@ def test_app_limit_applies_per_endpoint(tmp_path: Path) -> None:
         assert sdk.get_app_settings().status_code() == 200
     finally:
         server.stop()
+
+
+async def test_flood_on_one_channel_does_not_starve_another(stream_limits: Server) -> None:
+    """One client floods its channel (and hits its rate limit); a watcher of another channel
+    keeps receiving its own events meanwhile."""
+    import asyncio
+
+    from tests.e2e.conftest import connector, is_type, make_channel
+
+    sdk = sdk_client(stream_limits)
+    noisy_cid = make_channel(sdk, ["flooder", "listener"])
+    quiet_cid = make_channel(sdk, ["speaker", "reader"])
+    async with connector(stream_limits) as connect:
+        flooder = await connect("flooder")
+        reader = await connect("reader")
+        await reader.watch("messaging", quiet_cid)
+
+        async def flood() -> list[int]:
+            statuses = []
+            async with httpx.AsyncClient() as http:
+                for n in range(200):
+                    response = await http.post(
+                        f"{stream_limits.url}/channels/messaging/{noisy_cid}/event",
+                        params={"api_key": str(stream_limits.api_key)},
+                        headers={"Authorization": flooder.token, "stream-auth-type": "jwt"},
+                        json={"event": {"type": "noise", "n": n}})
+                    statuses.append(response.status_code)
+            return statuses
+
+        flooding = asyncio.create_task(flood())
+        for n in range(10):
+            sdk.channel("messaging", quiet_cid).send_event({"type": "signal", "n": n}, "speaker")
+            assert (await reader.next_event(is_type("signal")))["n"] == n
+        statuses = await flooding
+        assert statuses.count(429) > 150  # the flood itself was cut down to the user's limit
