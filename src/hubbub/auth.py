@@ -76,6 +76,10 @@ def verify_token(token: str, secret: str, *, api_key: str, allow_dev_tokens: boo
         raise errors.AuthError("token is missing")
     if allow_dev_tokens and token.endswith("." + DEV_TOKEN_SIGNATURE):
         payload = _unverified_payload(token)
+        if payload.get("server") is not None:
+            # A dev token names a user; server-side access always needs the secret.
+            raise errors.TokenSignatureInvalid(
+                "JWTAuth error: a dev token cannot be used for server-side requests")
     else:
         try:
             payload = jwt.decode(

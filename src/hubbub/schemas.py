@@ -215,6 +215,9 @@ class SendUserEventRequest(Strict):
 class ChannelTypeSettings(Loose):
     """Create or update a channel type. Only the fields given change (partial update)."""
 
+    # Strict: "true" is not a boolean here (the service checks again, by the same rule).
+    model_config = ConfigDict(extra="allow", strict=True)
+
     name: str | None = None
     commands: list[str] | None = None
     grants: dict[str, list[str]] | None = None
@@ -231,6 +234,8 @@ class ChannelTypeSettings(Loose):
 
 class UpdateAppRequest(Loose):
     """App settings to change; the others keep their values."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
 
     disable_auth_checks: bool | None = None
     disable_permissions_checks: bool | None = None

@@ -298,9 +298,14 @@ class Service:
         if principal.client_side:
             acting = await self.acting_user(principal)
             self._authorize_app(acting, permissions.SEARCH_USER)
-        found = await self.storage.query_users(request.filter_conditions, request.sort,
-                                               request.limit, request.offset)
-        return {"users": [self.user_wire(u) for u in found if not u.deleted_at]}
+        # Deleted (and, unless asked for, deactivated) users are left out in the query itself,
+        # so that limit and offset count only the users that can be returned.
+        hidden: dict[str, Any] = {"deleted_at": {"$exists": False}}
+        if not request.include_deactivated_users:
+            hidden["deactivated_at"] = {"$exists": False}
+        found = await self.storage.query_users({"$and": [request.filter_conditions, hidden]},
+                                               request.sort, request.limit, request.offset)
+        return {"users": [self.user_wire(u) for u in found]}
 
     async def get_user(self, user_id: str) -> User:
         user = (await self.storage.get_users([user_id])).get(user_id)
