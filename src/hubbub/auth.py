@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ import jwt
 import orjson
 
 from hubbub import errors
+from hubbub.core.models import User
 
 # Stream lets apps choose their secrets; a short one is the operator's call, not a log line per
 # request.
@@ -36,6 +37,8 @@ class Principal:
     user_id: str | None = None
     anonymous: bool = False
     issued_at: float | None = None
+    #: The stored user, when authentication had to load it (saves the request a second read).
+    user: User | None = field(default=None, compare=False)
 
     @property
     def client_side(self) -> bool:

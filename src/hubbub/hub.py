@@ -78,8 +78,6 @@ class Hub:
         self.connections: dict[str, Connection] = {}
         self.by_user: dict[str, dict[str, Connection]] = {}
         self.watchers: dict[str, dict[str, Connection]] = {}
-        #: Called with (connection, cid) after a watch or unwatch coming from another node.
-        self.on_watch_change: Callable[[Connection, str, bool], None] | None = None
 
     # registry ------------------------------------------------------------------------------
 
@@ -167,9 +165,7 @@ class Hub:
             # somebody else's socket by guessing its id.
             if conn is None or conn.user_id != args.get("user_id"):
                 return
-            changed = (self.watch if op == "watch" else self.unwatch)(conn, args["cid"])
-            if changed and self.on_watch_change is not None:
-                self.on_watch_change(conn, args["cid"], op == "watch")
+            (self.watch if op == "watch" else self.unwatch)(conn, args["cid"])
         elif op == "disconnect_user":
             for conn in list(self.by_user.get(args.get("user_id", ""), {}).values()):
                 conn.drop(int(args.get("code", 4000)), str(args.get("reason", "")))

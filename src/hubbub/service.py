@@ -155,6 +155,7 @@ class Service:
         if principal.user_id is not None:
             stored = (await self.storage.get_users([principal.user_id])).get(principal.user_id)
             user_cutoff = parse_time(stored.revoke_tokens_issued_before) if stored else None
+            principal = replace(principal, user=stored)
         auth.check_revoked(
             principal,
             app_revoked_before=parse_time(self.app_settings.get("revoke_tokens_issued_before")),
@@ -167,7 +168,8 @@ class Service:
         """The user a client-side request acts as (anonymous users are not stored)."""
         if principal.anonymous or principal.user_id is None:
             return User(id="anonymous", role="anonymous")
-        user = (await self.storage.get_users([principal.user_id])).get(principal.user_id)
+        user = principal.user or (await self.storage.get_users([principal.user_id])).get(
+            principal.user_id)
         if user is None:
             # A valid token for a user never upserted: Stream treats it as a plain user.
             now = utcnow()
@@ -680,8 +682,8 @@ class Service:
                     overrides=channel.config_overrides.get("grants") or None, config=config)
         return wire
 
-    def _resolve_creator(self, principal: Principal, acting: User | None, data: ChannelData | None,
-                         operation_hint: str) -> str:
+    def _resolve_creator(self, principal: Principal, acting: User | None,
+                         data: ChannelData | None) -> str:
         if principal.client_side:
             assert acting is not None
             return acting.id
@@ -738,7 +740,7 @@ class Service:
         channel, member = (await self.storage.get_channel_and_member(cid, acting.id)
                            if acting else (await self.storage.get_channel(cid), None))
         if channel is None:
-            creator_id = self._resolve_creator(principal, acting, data, "GetOrCreateChannel")
+            creator_id = self._resolve_creator(principal, acting, data)
             now = utcnow()
             custom = {k: v for k, v in ((data.model_extra or {}) if data else {}).items()
                       if k not in CHANNEL_RESERVED}
