@@ -17,7 +17,11 @@ from hubbub.config import Settings
 from hubbub.http import app as app_routes
 from hubbub.http import channel_types, channels, events, users, webhooks
 from hubbub.http.base import (
-    RATE_LIMITS_KEY, SERVICE_KEY, SETTINGS_KEY, duration_since, json_response,
+    RATE_LIMITS_KEY,
+    SERVICE_KEY,
+    SETTINGS_KEY,
+    duration_since,
+    json_response,
 )
 from hubbub.metrics import metrics_handler
 from hubbub.ratelimit import RateLimits

@@ -6,7 +6,7 @@ sender's own counters.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -44,7 +44,7 @@ class HubbubCollector(Collector):
                                       value=sender.given_up)
 
 
-def metrics_handler(service: Service) -> web.Handler:
+def metrics_handler(service: Service) -> Callable[[web.Request], Awaitable[web.Response]]:
     registry = CollectorRegistry()
     collector = HubbubCollector(service)
     registry.register(collector)

@@ -8,6 +8,7 @@ them, so the document cannot drift from what the server accepts.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -102,7 +103,7 @@ def build(app: web.Application) -> dict[str, Any]:
     }
 
 
-def handler(app: web.Application) -> web.Handler:
+def handler(app: web.Application) -> Callable[[web.Request], Awaitable[web.Response]]:
     """``GET /openapi.json``. Built once, on first request, when every route is registered."""
     document: dict[str, Any] = {}
 

@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hubbub import errors
 
-
 MAX_MEMBERS_PER_CALL = 100
 #: Deepest nesting of arrays and objects accepted in a request body.
 MAX_JSON_DEPTH = 32

@@ -26,15 +26,33 @@ from hubbub.broker import Broker, Control, Delivery
 from hubbub.config import Settings
 from hubbub.core import defaults, events, permissions
 from hubbub.core.models import (
-    CHANNEL_RESERVED, USER_PROTECTED, USER_RESERVED, App, Channel, ChannelType, Member, Task, User,
-    parse_time, utcnow,
+    CHANNEL_RESERVED,
+    USER_PROTECTED,
+    USER_RESERVED,
+    App,
+    Channel,
+    ChannelType,
+    Member,
+    Task,
+    User,
+    parse_time,
+    utcnow,
 )
 from hubbub.core.permissions import Subject
 from hubbub.hub import Connection, Hub
 from hubbub.schemas import (
-    ChannelData, ChannelQueryRequest, EventInput, MemberInput, PartialUpdateChannelRequest,
-    PartialUpdateUsersRequest, QueryChannelsRequest, QueryMembersRequest, QueryUsersRequest,
-    UpdateChannelRequest, UserObject, parse,
+    ChannelData,
+    ChannelQueryRequest,
+    EventInput,
+    MemberInput,
+    PartialUpdateChannelRequest,
+    PartialUpdateUsersRequest,
+    QueryChannelsRequest,
+    QueryMembersRequest,
+    QueryUsersRequest,
+    UpdateChannelRequest,
+    UserObject,
+    parse,
 )
 from hubbub.storage.base import Storage
 from hubbub.webhooks.outbox import deliveries_for
@@ -541,7 +559,8 @@ class Service:
                 if value is None or (isinstance(value, bool) and expected is int) or \
                         not isinstance(value, expected):
                     raise errors.InputError(f"{key} has the wrong type")
-                if key == "max_message_length" and not 1 <= value <= 20000:
+                if key == "max_message_length" and not (
+                        isinstance(value, int) and 1 <= value <= 20000):
                     raise errors.InputError("max_message_length must be between 1 and 20000")
                 ct.config[key] = value
             else:

@@ -8,8 +8,12 @@ from aiohttp import web
 
 from hubbub.http.base import Call, endpoint
 from hubbub.schemas import (
-    ChannelQueryRequest, DeleteChannelsRequest, PartialUpdateChannelRequest,
-    QueryChannelsRequest, QueryMembersRequest, UpdateChannelRequest,
+    ChannelQueryRequest,
+    DeleteChannelsRequest,
+    PartialUpdateChannelRequest,
+    QueryChannelsRequest,
+    QueryMembersRequest,
+    UpdateChannelRequest,
 )
 
 routes = web.RouteTableDef()

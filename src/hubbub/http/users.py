@@ -8,8 +8,12 @@ from aiohttp import web
 
 from hubbub.http.base import Call, endpoint
 from hubbub.schemas import (
-    DeleteUsersRequest, GuestRequest, PartialUpdateUsersRequest, QueryUsersRequest,
-    RestoreUsersRequest, UpsertUsersRequest,
+    DeleteUsersRequest,
+    GuestRequest,
+    PartialUpdateUsersRequest,
+    QueryUsersRequest,
+    RestoreUsersRequest,
+    UpsertUsersRequest,
 )
 
 routes = web.RouteTableDef()

@@ -22,8 +22,8 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from hubbub import errors
-from hubbub.hub import Connection
 from hubbub.http.base import RATE_LIMITS_KEY, SERVICE_KEY, SETTINGS_KEY, duration_since
+from hubbub.hub import Connection
 from hubbub.ratelimit import platform_of
 
 log = logging.getLogger(__name__)
