@@ -318,14 +318,18 @@ async def test_connections_per_user_are_limited(tmp_path) -> None:  # noqa: ANN0
         server.stop()
 
 
+def _connect_params(client: StreamChat, server: Server, user_id: str) -> dict[str, str]:
+    """The query string stream-chat-js sends to /connect, for tests that speak raw WebSocket."""
+    client.upsert_user({"id": user_id})
+    return {"json": json.dumps({"user_id": user_id, "user_details": {"id": user_id}}),
+            "api_key": str(server.api_key), "authorization": client.create_token(user_id),
+            "stream-auth-type": "jwt"}
+
+
 async def test_message_flood_on_socket_gets_error_then_close(client: StreamChat,
                                                              server: Server) -> None:
-    alice = uid("alice")
-    client.upsert_user({"id": alice})
+    params = _connect_params(client, server, uid("alice"))
     async with aiohttp.ClientSession() as session:
-        params = {"json": json.dumps({"user_id": alice, "user_details": {"id": alice}}),
-                  "api_key": str(server.api_key), "authorization": client.create_token(alice),
-                  "stream-auth-type": "jwt"}
         async with session.ws_connect(server.url.replace("http", "ws") + "/connect",
                                       params=params) as ws:
             await ws.receive(timeout=5)  # handshake
@@ -345,12 +349,8 @@ async def test_message_flood_on_socket_gets_error_then_close(client: StreamChat,
 
 
 async def test_oversized_frame_closes_with_1009(client: StreamChat, server: Server) -> None:
-    alice = uid("alice")
-    client.upsert_user({"id": alice})
+    params = _connect_params(client, server, uid("alice"))
     async with aiohttp.ClientSession() as session:
-        params = {"json": json.dumps({"user_id": alice, "user_details": {"id": alice}}),
-                  "api_key": str(server.api_key), "authorization": client.create_token(alice),
-                  "stream-auth-type": "jwt"}
         async with session.ws_connect(server.url.replace("http", "ws") + "/connect",
                                       params=params) as ws:
             await ws.receive(timeout=5)
