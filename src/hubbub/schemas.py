@@ -203,6 +203,12 @@ class SendEventRequest(Strict):
     event: EventInput
 
 
+class MarkReadRequest(Strict):
+    message_id: str | None = None
+    user_id: str | None = None
+    user: dict[str, Any] | None = None
+
+
 class UserEventInput(Loose):
     type: str = Field(min_length=1)
 

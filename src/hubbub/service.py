@@ -44,6 +44,7 @@ from hubbub.schemas import (
     ChannelData,
     ChannelQueryRequest,
     EventInput,
+    MarkReadRequest,
     MemberInput,
     PartialUpdateChannelRequest,
     PartialUpdateUsersRequest,
@@ -1149,7 +1150,7 @@ class Service:
                 f"event type {event_type} is not supported: types containing '.' are reserved "
                 "for built-in events")
         if principal.server:
-            sender = await self._server_event_user(event)
+            sender = await self._named_user(event.user, event.user_id, "event")
             channel = await self.storage.get_channel(f"{channel_type}:{channel_id}")
             if channel is None:
                 raise errors.NotFound(f"channel '{channel_type}:{channel_id}' does not exist")
@@ -1169,22 +1170,44 @@ class Service:
         await self.emit("channel", channel.cid, payload)
         return {"event": payload}
 
-    async def _server_event_user(self, event: EventInput) -> User:
-        if event.user_id:
-            uid = check_id(event.user_id, "event.user_id")
-            user = (await self.storage.get_users([uid])).get(uid)
-            if user is None:
+    async def _named_user(self, user: dict[str, Any] | None, user_id: str | None,
+                          what: str) -> User:
+        """The user a server-side request acts for: ``user_id`` must exist; a ``user`` object
+        is upserted when it does not (as Stream does)."""
+        if user_id:
+            uid = check_id(user_id, f"{what}.user_id")
+            found = (await self.storage.get_users([uid])).get(uid)
+            if found is None:
                 raise errors.NotFound(f"user {uid!r} does not exist")
-            return user
-        assert event.user is not None
-        uid = check_id(event.user.get("id"), "event.user.id")
-        user = (await self.storage.get_users([uid])).get(uid)
+            return found
         if user is None:
-            # Stream upserts a user named by object in a server-side event.
-            now = utcnow()
-            user = self._user_from_object(event.user, None, now, allow_protected=True)
-            await self.storage.save_users([user])
-        return user
+            raise errors.InputError(f"either {what}.user or {what}.user_id must be provided "
+                                    "when using server side auth.")
+        uid = check_id(user.get("id"), f"{what}.user.id")
+        found = (await self.storage.get_users([uid])).get(uid)
+        if found is None:
+            found = self._user_from_object(user, None, utcnow(), allow_protected=True)
+            await self.storage.save_users([found])
+        return found
+
+    async def mark_read(self, principal: Principal, channel_type: str, channel_id: str,
+                        request: MarkReadRequest) -> dict[str, Any]:
+        """Hubbub keeps no read state (it stores no messages); it answers as Stream does and
+        tells the watchers with ``message.read`` when the type has ``read_events``."""
+        if principal.server:
+            reader = await self._named_user(request.user, request.user_id, "body")
+            ct, channel, _ = await self._load_channel(channel_type, channel_id, None)
+        else:
+            reader = await self.acting_user(principal)
+            ct, channel, member = await self._load_channel(channel_type, channel_id, reader)
+            self._authorize(reader, permissions.READ_CHANNEL, ct, channel, member)
+        fields = {"last_read_message_id": request.message_id} if request.message_id else {}
+        payload = events.channel_event("message.read", fields, channel_type=channel_type,
+                                       channel_id=channel_id, user=self.user_wire(reader),
+                                       created_at=utcnow())
+        if self._config_for(ct, channel).get("read_events"):
+            await self.emit("channel", channel.cid, payload)
+        return {"event": payload}
 
     async def send_user_event(self, principal: Principal, user_id: str, event: dict[str, Any],
                               raw_size: int) -> dict[str, Any]:

@@ -215,3 +215,26 @@ async def test_channel_type_can_restrict_custom_event_types(client: StreamChat,
     assert bad.value.status_code == 400
     client.update_channel_type(type_name, allowed_custom_event_types=[])
     await sender.send_event(type_name, cid, {"type": "password_reset"})
+
+
+async def test_mark_read_answers_and_tells_watchers(client: StreamChat,
+                                                    connect: Connect) -> None:
+    alice, bob = uid("alice"), uid("bob")
+    cid = make_channel(client, [alice, bob])
+    watcher = await connect(bob)
+    await watcher.watch("messaging", cid)
+
+    response = client.channel("messaging", cid).mark_read(alice)
+    assert response["event"]["type"] == "message.read"
+    assert response["event"]["user"]["id"] == alice
+    got = await watcher.next_event(is_type("message.read"))
+    assert got["user"]["id"] == alice and got["cid"] == f"messaging:{cid}"
+
+    reader = await connect(alice)
+    own = await reader.request("POST", f"/channels/messaging/{cid}/read", {})
+    assert own["event"]["user"]["id"] == alice
+    assert "duration" in client.mark_all_read(alice)
+    outsider = await connect(uid("eve"))
+    with pytest.raises(HubbubClientError) as refused:
+        await outsider.request("POST", f"/channels/messaging/{cid}/read", {})
+    assert refused.value.status == 403

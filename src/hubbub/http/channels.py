@@ -10,6 +10,7 @@ from hubbub.http.base import Call, endpoint
 from hubbub.schemas import (
     ChannelQueryRequest,
     DeleteChannelsRequest,
+    MarkReadRequest,
     PartialUpdateChannelRequest,
     QueryChannelsRequest,
     QueryMembersRequest,
@@ -77,6 +78,20 @@ async def query_channels(call: Call) -> dict[str, Any]:
 async def stop_watching(call: Call) -> dict[str, Any]:
     return await call.service.stop_watching(call.principal, call.param("type"),
                                             call.param("id"), call.connection_id)
+
+
+@routes.post("/channels/{type}/{id}/read")
+@endpoint("MarkRead", status=201, body=MarkReadRequest)
+async def mark_read(call: Call) -> dict[str, Any]:
+    return await call.service.mark_read(call.principal, call.param("type"), call.param("id"),
+                                        call.data)
+
+
+@routes.post("/channels/read")
+@endpoint("MarkAllRead", status=201)
+async def mark_all_read(call: Call) -> dict[str, Any]:
+    """Hubbub keeps no read state: accepted, nothing to change."""
+    return {}
 
 
 @routes.get("/members")
