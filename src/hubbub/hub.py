@@ -78,6 +78,8 @@ class Hub:
         self.connections: dict[str, Connection] = {}
         self.by_user: dict[str, dict[str, Connection]] = {}
         self.watchers: dict[str, dict[str, Connection]] = {}
+        #: Handlers of control messages that concern more than connections (e.g. caches).
+        self.control_handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
 
     # registry ------------------------------------------------------------------------------
 
@@ -169,6 +171,8 @@ class Hub:
         elif op == "disconnect_user":
             for conn in list(self.by_user.get(args.get("user_id", ""), {}).values()):
                 conn.drop(int(args.get("code", 4000)), str(args.get("reason", "")))
+        elif op in self.control_handlers:
+            self.control_handlers[op](args)
         else:
             log.warning("unknown control message %r", op)
 

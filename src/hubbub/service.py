@@ -56,6 +56,7 @@ from hubbub.schemas import (
     parse,
 )
 from hubbub.storage.base import Storage
+from hubbub.usercache import UserCache
 from hubbub.webhooks.outbox import deliveries_for
 from hubbub.webhooks.sender import WebhookSender
 
@@ -95,6 +96,11 @@ class Service:
         self.storage = storage
         self.broker = broker
         self.hub = Hub(write_limit=settings.ws_write_buffer_bytes)
+        self.users = UserCache(storage, broker)
+        # Another process changed users: drop them here too (this process's own writes go
+        # through the cache).
+        self.hub.control_handlers["invalidate_users"] = lambda args: self.users.forget(
+            list(args.get("ids", [])))
         self.app: App | None = None
         self.channel_types: dict[str, ChannelType] = {}
         self.custom_roles: set[str] = set()
@@ -172,7 +178,7 @@ class Service:
             allow_dev_tokens=bool(self.app_settings.get("disable_auth_checks")))
         user_cutoff = None
         if principal.user_id is not None:
-            stored = (await self.storage.get_users([principal.user_id])).get(principal.user_id)
+            stored = (await self.users.get([principal.user_id])).get(principal.user_id)
             user_cutoff = parse_time(stored.revoke_tokens_issued_before) if stored else None
             principal = replace(principal, user=stored)
         auth.check_revoked(
@@ -187,7 +193,7 @@ class Service:
         """The user a client-side request acts as (anonymous users are not stored)."""
         if principal.anonymous or principal.user_id is None:
             return User(id="anonymous", role="anonymous")
-        user = principal.user or (await self.storage.get_users([principal.user_id])).get(
+        user = principal.user or (await self.users.get([principal.user_id])).get(
             principal.user_id)
         if user is None:
             # A valid token for a user never upserted: Stream treats it as a plain user.
@@ -244,12 +250,12 @@ class Service:
             if any(users_by_id[acting.id].get(k) is not None
                    for k in USER_PROTECTED if k in users_by_id[acting.id]):
                 raise errors.NotAllowed("a user cannot change its own role, teams or ban state")
-        existing = await self.storage.get_users(list(users_by_id))
+        existing = await self.users.get(list(users_by_id))
         now = utcnow()
         batch = [self._user_from_object({**obj, "id": key}, existing.get(key), now,
                                         allow_protected=principal.server)
                  for key, obj in users_by_id.items()]
-        await self.storage.save_users(batch)
+        await self.users.save(batch)
         return {"users": {u.id: self.user_wire(u) for u in batch}}
 
     async def partial_update_users(self, principal: Principal,
@@ -267,7 +273,7 @@ class Service:
                 if set(u.set or {}) & USER_PROTECTED or set(u.unset or []) & USER_PROTECTED:
                     raise errors.NotAllowed(
                         "a user cannot change its own role, teams or ban state")
-        existing = await self.storage.get_users(ids)
+        existing = await self.users.get(ids)
         now = utcnow()
         out = []
         for update in request.users:
@@ -311,7 +317,7 @@ class Service:
             check_custom_size(user.data, "user")
             user.updated_at = now
             out.append(user)
-        await self.storage.save_users(out)
+        await self.users.save(out)
         return {"users": {u.id: self.user_wire(u) for u in out}}
 
     async def query_users(self, principal: Principal,
@@ -329,7 +335,7 @@ class Service:
         return {"users": [self.user_wire(u) for u in found]}
 
     async def get_user(self, user_id: str) -> User:
-        user = (await self.storage.get_users([user_id])).get(user_id)
+        user = (await self.users.get([user_id])).get(user_id)
         if user is None or user.deleted_at:
             raise errors.NotFound(f"user {user_id!r} does not exist")
         return user
@@ -344,14 +350,14 @@ class Service:
 
     async def _delete_users(self, ids: list[str], *, hard: bool) -> None:
         if hard:
-            await self.storage.delete_users(ids)
+            await self.users.delete(ids)
         else:
-            found = await self.storage.get_users(ids)
+            found = await self.users.get(ids)
             now = utcnow()
             for user in found.values():
                 user.deleted_at = now
                 user.updated_at = now
-            await self.storage.save_users(list(found.values()))
+            await self.users.save(list(found.values()))
         for uid in ids:
             await self.broker.publish(Control("disconnect_user", {
                 "user_id": uid, "code": 4000, "reason": "user was deleted"}))
@@ -378,20 +384,20 @@ class Service:
                 "created_at": task.created_at, "updated_at": task.updated_at}
 
     async def set_deactivated(self, user_id: str, deactivated: bool) -> dict[str, Any]:
-        user = (await self.storage.get_users([user_id])).get(user_id)
+        user = (await self.users.get([user_id])).get(user_id)
         if user is None:
             raise errors.NotFound(f"user {user_id!r} does not exist")
         now = utcnow()
         user.deactivated_at = now if deactivated else None
         user.updated_at = now
-        await self.storage.save_users([user])
+        await self.users.save([user])
         if deactivated:
             await self.broker.publish(Control("disconnect_user", {
                 "user_id": user_id, "code": 4000, "reason": "user was deactivated"}))
         return {"user": self.user_wire(user)}
 
     async def restore_users(self, ids: list[str]) -> dict[str, Any]:
-        found = await self.storage.get_users(ids)
+        found = await self.users.get(ids)
         missing = [i for i in ids if i not in found]
         if missing:
             raise errors.NotFound(f"users {missing} do not exist")
@@ -399,7 +405,7 @@ class Service:
         for user in found.values():
             user.deleted_at = None
             user.updated_at = now
-        await self.storage.save_users(list(found.values()))
+        await self.users.save(list(found.values()))
         return {}
 
     async def create_guest(self, principal: Principal, obj: dict[str, Any]) -> dict[str, Any]:
@@ -409,14 +415,14 @@ class Service:
         user_id = obj.get("id") or f"guest-{uuid.uuid4()}"
         if not isinstance(user_id, str):
             raise errors.InputError("user.id must be a string")
-        existing = (await self.storage.get_users([user_id])).get(user_id)
+        existing = (await self.users.get([user_id])).get(user_id)
         if existing is not None:
             # Never hand out a token for an existing account: use a fresh guest id.
             user_id = f"{user_id}-{uuid.uuid4().hex[:8]}"
         now = utcnow()
         user = self._user_from_object({**obj, "id": user_id}, None, now, allow_protected=False)
         user.role = "guest"
-        await self.storage.save_users([user])
+        await self.users.save([user])
         token = auth.create_token(self.app.api_secret, user.id)
         return {"access_token": token, "user": self.user_wire(user)}
 
@@ -653,7 +659,7 @@ class Service:
         if channel.created_by_id:
             user_ids.append(channel.created_by_id)
         watcher_ids = self.hub.watching_users(channel.cid)
-        users = await self.storage.get_users(user_ids + watcher_ids)
+        users = await self.users.get(user_ids + watcher_ids)
         membership = next((m for m in members if acting and m.user_id == acting.id), None)
         channel_wire = self._channel_wire(channel, ct, users, len(members), acting, membership)
         page = members[member_offset:member_offset + member_limit]
@@ -719,7 +725,7 @@ class Service:
         return check_id(creator, "data.created_by.id")
 
     async def _ensure_users_exist(self, ids: list[str]) -> dict[str, User]:
-        found = await self.storage.get_users(ids)
+        found = await self.users.get(ids)
         missing = sorted(set(ids) - set(found))
         if missing:
             raise errors.InputError(
@@ -887,7 +893,7 @@ class Service:
         if remove:
             await self.storage.remove_members(channel.cid, remove)
         members = await self.storage.get_members(channel.cid)
-        users = await self.storage.get_users([m.user_id for m in members] + [
+        users = await self.users.get([m.user_id for m in members] + [
             u for u in [channel.created_by_id] if u])
         for m in new_members:
             await self._publish_channel_event("member.added", channel, acting, {
@@ -945,7 +951,7 @@ class Service:
         channel.updated_at = utcnow()
         await self.storage.save_channel(channel)
         members = await self.storage.get_members(channel.cid)
-        users = await self.storage.get_users([m.user_id for m in members] + [
+        users = await self.users.get([m.user_id for m in members] + [
             u for u in [channel.created_by_id] if u])
         await self._publish_channel_event("channel.updated", channel, acting, {
             "channel": self._channel_wire(channel, ct, users, len(members), None, None)})
@@ -960,7 +966,7 @@ class Service:
         ct, channel, member = await self._load_channel(channel_type, channel_id, acting)
         if acting is not None:
             self._authorize(acting, permissions.DELETE_CHANNEL, ct, channel, member)
-        users = await self.storage.get_users([u for u in [channel.created_by_id] if u])
+        users = await self.users.get([u for u in [channel.created_by_id] if u])
         wire = self._channel_wire(channel, ct, users, 0, None, None)
         wire["deleted_at"] = utcnow()
         await self._publish_channel_event("channel.deleted", channel, acting, {"channel": wire})
@@ -1020,7 +1026,7 @@ class Service:
             self._authorize(acting, permissions.READ_CHANNEL_MEMBERS, ct, channel, member)
         found = await self.storage.query_members(channel.cid, request.filter_conditions,
                                                  request.sort, request.limit, request.offset)
-        users = await self.storage.get_users([m.user_id for m in found])
+        users = await self.users.get([m.user_id for m in found])
         return {"members": [m.to_wire(users.get(m.user_id),
                                       online=self.hub.is_online(m.user_id)) for m in found]}
 
@@ -1071,7 +1077,7 @@ class Service:
             return
         if self.hub.is_user_watching(cid, user_id):
             return
-        user = (await self.storage.get_users([user_id])).get(user_id)
+        user = (await self.users.get([user_id])).get(user_id)
         channel_type, _, channel_id = cid.partition(":")
         payload = events.channel_event(
             "user.watching.stop", {"watcher_count": self.hub.watcher_count(cid)},
@@ -1176,7 +1182,7 @@ class Service:
         is upserted when it does not (as Stream does)."""
         if user_id:
             uid = check_id(user_id, f"{what}.user_id")
-            found = (await self.storage.get_users([uid])).get(uid)
+            found = (await self.users.get([uid])).get(uid)
             if found is None:
                 raise errors.NotFound(f"user {uid!r} does not exist")
             return found
@@ -1184,10 +1190,10 @@ class Service:
             raise errors.InputError(f"either {what}.user or {what}.user_id must be provided "
                                     "when using server side auth.")
         uid = check_id(user.get("id"), f"{what}.user.id")
-        found = (await self.storage.get_users([uid])).get(uid)
+        found = (await self.users.get([uid])).get(uid)
         if found is None:
             found = self._user_from_object(user, None, utcnow(), allow_protected=True)
-            await self.storage.save_users([found])
+            await self.users.save([found])
         return found
 
     async def mark_read(self, principal: Principal, channel_type: str, channel_id: str,
@@ -1241,7 +1247,7 @@ class Service:
         if detail_id != principal.user_id:
             raise errors.NotAllowed(
                 f"user_details.id {detail_id!r} does not match the token's user_id")
-        existing = (await self.storage.get_users([principal.user_id])).get(principal.user_id)
+        existing = (await self.users.get([principal.user_id])).get(principal.user_id)
         if existing is not None and existing.deactivated_at:
             raise errors.NotAllowed(f"user '{existing.id}' is deactivated")
         now = utcnow()
@@ -1254,7 +1260,7 @@ class Service:
             user = self._user_from_object({**safe, "id": principal.user_id}, None, now,
                                           allow_protected=False)
         user.last_active = now
-        await self.storage.save_users([user])
+        await self.users.save([user])
         return user
 
     def register(self, conn: Connection) -> None:

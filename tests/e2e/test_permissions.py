@@ -214,3 +214,26 @@ async def test_app_grants_govern_user_search(fresh_server: Server) -> None:
         denial = await refused(conn.request("GET", "/users", params={
             "payload": '{"filter_conditions": {"id": "searcher"}}'}))
         assert denial.status == 403 and denial.code == 17
+
+
+async def test_role_change_and_revocation_take_effect_at_once(client: StreamChat,
+                                                              connect: Connect) -> None:
+    """Users are cached in memory: a server-side change must still apply to the very next
+    request of that user."""
+    import time as _time
+
+    eve = uid("eve")
+    cid = make_channel(client, [uid("alice")])
+    client.upsert_user({"id": eve})
+    conn = await connect(eve, token=client.create_token(eve, iat=int(_time.time()) - 60))
+    denial = await refused(conn.send_event("messaging", cid, {"type": "x"}))
+    assert denial.status == 403
+
+    client.update_user_partial({"id": eve, "set": {"role": "admin"}})
+    assert (await conn.send_event("messaging", cid, {"type": "x"}))["event"]["user"][
+        "role"] == "admin"
+
+    client.update_user_partial({"id": eve, "set": {
+        "revoke_tokens_issued_before": "2099-01-01T00:00:00Z"}})
+    revoked = await refused(conn.send_event("messaging", cid, {"type": "x"}))
+    assert revoked.status == 401 and revoked.code == 42
