@@ -1,6 +1,6 @@
 """Brokers carry every event to the hub of every node: memory (one process) or Redis (many)."""
 
-from hubbub.broker.base import Broker, Control, Delivery, Message
+from hubbub.broker.base import Broker, BrokerError, Control, Delivery, Message
 from hubbub.broker.memory import MemoryBroker
 
 
@@ -15,4 +15,5 @@ def create_broker(url: str) -> Broker:
     raise ValueError(f"unknown broker URL {url!r}: use 'memory' or 'redis://host:port/db'")
 
 
-__all__ = ["Broker", "Control", "Delivery", "Message", "MemoryBroker", "create_broker"]
+__all__ = ["Broker", "BrokerError", "Control", "Delivery", "MemoryBroker", "Message",
+           "create_broker"]

@@ -38,6 +38,13 @@ Message = Delivery | Control
 Handler = Callable[[Message], None]
 
 
+class BrokerError(Exception):
+    """The broker failed (unreachable, timeout, closed connection). Never the client's fault.
+
+    Backends translate their driver's exceptions into this one where they would reach a
+    caller (``start``, ``publish``)."""
+
+
 class Broker(Protocol):
     #: True when other processes may hold connections (so a miss in the local hub means
     #: "ask the others", not "no such connection").

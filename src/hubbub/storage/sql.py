@@ -6,8 +6,10 @@ the dialects differ (upsert, connection set-up) are chosen by dialect name.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -20,11 +22,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from hubbub import errors
 from hubbub.core.models import App, Channel, ChannelType, Member, Task, User, WebhookDelivery
 from hubbub.storage.base import StorageError
 from hubbub.storage.filters import SpecialField, compile_filter, compile_sort
 from hubbub.storage.tables import (
-    apps, channel_types, channels, members, roles, tasks, users, webhook_deliveries,
+    apps,
+    channel_types,
+    channels,
+    members,
+    roles,
+    tasks,
+    users,
+    webhook_deliveries,
 )
 
 log = logging.getLogger(__name__)
@@ -50,14 +60,39 @@ def async_url(url: str) -> str:
     return url
 
 
+#: PostgreSQL advisory lock held while migrating (any constant; this one spells "hubbub").
+MIGRATION_LOCK_ID = 0x687562627562
+_migration_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = \
+    weakref.WeakKeyDictionary()
+
+
+def _migration_lock() -> asyncio.Lock:
+    """One migration at a time per event loop: Alembic keeps its running migration context in
+    module globals, so two storages opening at once in one process must not interleave."""
+    loop = asyncio.get_running_loop()
+    lock = _migration_locks.get(loop)
+    if lock is None:
+        lock = _migration_locks[loop] = asyncio.Lock()
+    return lock
+
+
+#: SQLSTATEs of text PostgreSQL cannot hold: the NUL character (``\u0000``), in TEXT or JSONB.
+#: SQLite stores it, so it is the client's data, not a failure of the database.
+UNSTORABLE_TEXT = frozenset({"22P05", "22021"})
+
+
 def translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Driver errors stop here: callers see ``StorageError`` only."""
+    """Driver errors stop here: callers see ``StorageError`` only (or ``InputError`` for text
+    the database cannot hold)."""
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await fn(*args, **kwargs)
         except SQLAlchemyError as exc:
+            if getattr(getattr(exc, "orig", None), "sqlstate", None) in UNSTORABLE_TEXT:
+                raise errors.InputError(
+                    "text may not contain the NUL character (\\u0000)") from exc
             raise StorageError(f"{fn.__name__}: {exc.__class__.__name__}") from exc
         except OSError as exc:
             raise StorageError(f"{fn.__name__}: database unreachable") from exc
@@ -144,7 +179,12 @@ class SqlStorage:
         else:
             self.engine = create_async_engine(self.url, pool_size=10, max_overflow=10,
                                               pool_pre_ping=True)
-        async with self._engine.begin() as conn:
+        async with _migration_lock(), self._engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # Nodes that start together on a new database: one migrates, the others wait
+                # here and then find the schema at head (without the lock they would both
+                # create the tables, and all but one would fail to start).
+                await conn.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_ID)))
             await conn.run_sync(_upgrade)
 
     async def close(self) -> None:
@@ -303,7 +343,7 @@ class SqlStorage:
 
     def _members_filter(self, _field: str, condition: Any) -> sa.ColumnElement[bool]:
         ops = condition if isinstance(condition, dict) else {"$eq": condition}
-        clauses = []
+        clauses: list[sa.ColumnElement[bool]] = []
         for op, value in ops.items():
             if op == "$in":
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

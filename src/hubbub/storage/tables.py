@@ -8,7 +8,16 @@ need no conversion on the way out, and mean the same on both databases. Custom d
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text,
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -30,7 +39,7 @@ users = Table(
     Column("role", String(64), nullable=False),
     Column("data", Json, nullable=False),
     Column("teams", Json, nullable=False),
-    Column("language", String(16), nullable=False, default=""),
+    Column("language", Text, nullable=False, default=""),  # no limit: see migration 0003
     Column("invisible", Boolean, nullable=False, default=False),
     Column("banned", Boolean, nullable=False, default=False),
     Column("created_at", String(32), nullable=False),
@@ -61,7 +70,7 @@ channels = Table(
     Column("created_by_id", String(255)),
     Column("data", Json, nullable=False),
     Column("config_overrides", Json, nullable=False),
-    Column("team", String(255), nullable=False, default=""),
+    Column("team", Text, nullable=False, default=""),  # no limit: see migration 0003
     Column("frozen", Boolean, nullable=False, default=False),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", String(32), nullable=False),
