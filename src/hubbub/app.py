@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from hubbub import errors, openapi
-from hubbub.broker import create_broker
+from hubbub.broker import BrokerError, create_broker
 from hubbub.config import Settings
 from hubbub.http import app as app_routes
 from hubbub.http import channel_types, channels, events, users, webhooks
@@ -72,6 +72,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             started)
     except web.HTTPException as exc:
         return render_error(request, errors.InputError(exc.reason or "bad request"), started)
+    except BrokerError:
+        log.exception("broker failure on %s %s", request.method, request.path)
+        return render_error(request, errors.InternalError("event broker is unavailable"),
+                            started)
     except StorageError:
         log.exception("storage failure on %s %s", request.method, request.path)
         return render_error(request, errors.InternalError("storage is unavailable"), started)

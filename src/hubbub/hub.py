@@ -161,14 +161,7 @@ class Hub:
             conn.write(frame, limit)
 
     def _control(self, op: str, args: dict[str, Any]) -> None:
-        if op in ("watch", "unwatch"):
-            conn = self.connections.get(args.get("connection_id", ""))
-            # The connection must be the requesting user's: a client cannot subscribe
-            # somebody else's socket by guessing its id.
-            if conn is None or conn.user_id != args.get("user_id"):
-                return
-            (self.watch if op == "watch" else self.unwatch)(conn, args["cid"])
-        elif op == "disconnect_user":
+        if op == "disconnect_user":
             for conn in list(self.by_user.get(args.get("user_id", ""), {}).values()):
                 conn.drop(int(args.get("code", 4000)), str(args.get("reason", "")))
         elif op in self.control_handlers:

@@ -101,6 +101,11 @@ class Service:
         # through the cache).
         self.hub.control_handlers["invalidate_users"] = lambda args: self.users.forget(
             list(args.get("ids", [])))
+        # A watch or stop-watching request that reached another process for a connection of
+        # this one.
+        self.hub.control_handlers["watch"] = lambda args: self._remote_watch(args, True)
+        self.hub.control_handlers["unwatch"] = lambda args: self._remote_watch(args, False)
+        self._background: set[asyncio.Task[None]] = set()
         self.app: App | None = None
         self.channel_types: dict[str, ChannelType] = {}
         self.custom_roles: set[str] = set()
@@ -1039,19 +1044,57 @@ class Service:
         conn = self.hub.get(connection_id)
         if conn is None:
             if self.broker.distributed:
-                await self.broker.publish(Control("watch", {
-                    "connection_id": connection_id, "user_id": acting.id, "cid": channel.cid}))
+                await self.broker.publish(Control("watch", self._watch_args(
+                    acting, connection_id, channel.cid)))
             return
-        if not self._owns(acting, conn):
+        if not self._owns(acting.id, acting.role == "anonymous", conn):
             raise errors.InputError("connection_id does not belong to the requesting user")
-        first = not self.hub.is_user_watching(channel.cid, acting.id)
-        if self.hub.watch(conn, channel.cid) and first and ct.feature("connect_events"):
-            await self._publish_channel_event("user.watching.start", channel, acting, {
-                "watcher_count": self.hub.watcher_count(channel.cid)})
+        await self._watch_here(conn, channel.cid, acting)
+
+    async def _watch_here(self, conn: Connection, cid: str, user: User | None) -> None:
+        """Subscribe a connection of this process; the user's first watch of the channel
+        tells the watchers (``user.watching.start``) when the type has connect events."""
+        first = not self.hub.is_user_watching(cid, conn.user_id)
+        ct = self.channel_types.get(cid.partition(":")[0])
+        if self.hub.watch(conn, cid) and first and ct is not None and ct.feature(
+                "connect_events"):
+            if user is None:
+                user = await self.users.get_one(conn.user_id)
+            channel_type, _, channel_id = cid.partition(":")
+            await self.emit("channel", cid, events.channel_event(
+                "user.watching.start", {"watcher_count": self.hub.watcher_count(cid)},
+                channel_type=channel_type, channel_id=channel_id,
+                user=self.user_wire(user) if user else {"id": conn.user_id},
+                created_at=utcnow()))
 
     @staticmethod
-    def _owns(acting: User, conn: Connection) -> bool:
-        return conn.user_id == acting.id or (conn.anonymous and acting.role == "anonymous")
+    def _watch_args(acting: User, connection_id: str, cid: str) -> dict[str, Any]:
+        return {"connection_id": connection_id, "user_id": acting.id, "cid": cid,
+                "anonymous": acting.role == "anonymous"}
+
+    @staticmethod
+    def _owns(user_id: str, anonymous: bool, conn: Connection) -> bool:
+        """A request may act on its own connections only (an anonymous request on anonymous
+        ones): nobody subscribes somebody else's socket by guessing its id."""
+        return conn.user_id == user_id or (conn.anonymous and anonymous)
+
+    def _remote_watch(self, args: dict[str, Any], watching: bool) -> None:
+        conn = self.hub.get(str(args.get("connection_id", "")))
+        cid = args.get("cid")
+        if conn is None or not isinstance(cid, str) or not self._owns(
+                str(args.get("user_id")), bool(args.get("anonymous")), conn):
+            return
+        if watching:
+            work = self._watch_here(conn, cid, None)
+        elif self.hub.unwatch(conn, cid):
+            work = self._after_unwatch(conn.user_id, cid,
+                                       self.channel_types.get(cid.partition(":")[0]))
+        else:
+            return
+        # Broker handlers are synchronous: the announcement runs as a task of its own.
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def stop_watching(self, principal: Principal, channel_type: str, channel_id: str,
                             connection_id: str | None) -> dict[str, Any]:
@@ -1063,10 +1106,10 @@ class Service:
         conn = self.hub.get(connection_id)
         if conn is None:
             if self.broker.distributed:
-                await self.broker.publish(Control("unwatch", {
-                    "connection_id": connection_id, "user_id": acting.id, "cid": cid}))
+                await self.broker.publish(Control("unwatch", self._watch_args(
+                    acting, connection_id, cid)))
             return {}
-        if not self._owns(acting, conn):
+        if not self._owns(acting.id, acting.role == "anonymous", conn):
             raise errors.InputError("connection_id does not belong to the requesting user")
         if self.hub.unwatch(conn, cid):
             await self._after_unwatch(acting.id, cid, ct)

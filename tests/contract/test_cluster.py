@@ -229,3 +229,46 @@ async def test_a_watch_through_node_a_cannot_subscribe_someone_elses_connection(
     sdk_a.channel("messaging", secret_channel).send_event({"type": "leak"}, mallory)
     sdk_a.send_user_custom_event(victim, {"type": "barrier"})
     assert (await victim_on_b.next_event(custom, timeout=EVENT_TIMEOUT))["type"] == "barrier"
+
+
+async def test_remote_watch_announces_the_watcher(
+        cluster: tuple[Server, Server], sdk_a: StreamChat, listeners: Listeners) -> None:
+    """The node that holds the connection applies a remote watch and tells the channel
+    (``user.watching.start`` / ``stop``), as it does for a local one."""
+    node_a, node_b = cluster
+    host, guest = uid("host"), uid("guest")
+    channel_id = new_channel(sdk_a, [host, guest])
+    host_on_a = await listeners.connect(node_a, host)
+    await host_on_a.watch("messaging", channel_id)
+    guest_on_b = await listeners.connect(node_b, guest)
+    assert guest_on_b.connection_id is not None
+
+    await watch_through(node_a, sdk_a.create_token(guest), channel_id, guest_on_b.connection_id)
+    started = await host_on_a.next_event(
+        lambda e: e["type"] == "user.watching.start" and e["user"]["id"] == guest,
+        timeout=EVENT_TIMEOUT)
+    assert started["cid"] == f"messaging:{channel_id}" and started["user"]["name"] == guest.title()
+
+    await stop_watching_through(node_a, sdk_a.create_token(guest), channel_id,
+                                guest_on_b.connection_id)
+    stopped = await host_on_a.next_event(is_type("user.watching.stop"), timeout=EVENT_TIMEOUT)
+    assert stopped["user"]["id"] == guest
+
+
+async def test_anonymous_remote_watch_of_livestream(
+        cluster: tuple[Server, Server], sdk_a: StreamChat) -> None:
+    node_a, node_b = cluster
+    host = uid("host")
+    sdk_a.upsert_user({"id": host})
+    channel_id = uid("live")
+    sdk_a.channel("livestream", channel_id, {"members": [host]}).create(host)
+    async with HubbubClient(node_b.url, API_KEY, None, anonymous=True) as viewer:
+        assert viewer.connection_id is not None
+        async with httpx.AsyncClient(base_url=node_a.url) as http:
+            response = await http.post(
+                f"/channels/livestream/{channel_id}/query",
+                params={"api_key": API_KEY, "connection_id": viewer.connection_id},
+                headers={"stream-auth-type": "anonymous"}, json={"state": True, "watch": True})
+        assert response.status_code == 201, response.text
+        sdk_a.channel("livestream", channel_id).send_event({"type": "goal"}, host)
+        assert (await viewer.next_event(custom, timeout=EVENT_TIMEOUT))["type"] == "goal"

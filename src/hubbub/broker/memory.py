@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from hubbub.broker.base import Handler, Message
+
+log = logging.getLogger(__name__)
 
 
 class MemoryBroker:
@@ -16,7 +20,12 @@ class MemoryBroker:
 
     async def publish(self, message: Message) -> None:
         if self._handler is not None:
-            self._handler(message)
+            try:
+                self._handler(message)
+            except Exception:
+                # As with Redis: a failing handler loses that message, never the publisher's
+                # request (which has already done its work).
+                log.exception("broker handler failed on %r", type(message).__name__)
 
     async def close(self) -> None:
         self._handler = None
