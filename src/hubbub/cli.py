@@ -40,6 +40,8 @@ def serve(settings: Settings) -> None:
     from aiohttp import web
 
     from hubbub.app import AccessLogger, create_app
+    from hubbub.broker import BrokerError
+    from hubbub.storage.base import StorageError
 
     if settings.port == 3030:
         sys.exit("port 3030 is rewritten to 8800 by the JS SDK for WebSockets: pick another")
@@ -49,10 +51,14 @@ def serve(settings: Settings) -> None:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency; other platforms may lack it
         pass
-    web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                access_log_class=AccessLogger, shutdown_timeout=5,
-                print=lambda msg: print(msg.replace("(Press CTRL+C to quit)", "").strip(),
-                                        flush=True))
+    try:
+        web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                    access_log_class=AccessLogger, shutdown_timeout=5,
+                    print=lambda msg: print(msg.replace("(Press CTRL+C to quit)", "").strip(),
+                                            flush=True))
+    except (BrokerError, StorageError) as exc:
+        # Unreachable database or Redis at start: one line, not a traceback.
+        sys.exit(f"hubbub: cannot start: {exc}")
 
 
 async def _stored_secret(settings: Settings) -> str:

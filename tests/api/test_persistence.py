@@ -162,3 +162,19 @@ def test_token_command_without_an_app_fails_cleanly(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "no app" in result.stderr
+
+
+def test_serve_with_unreachable_redis_fails_in_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "hubbub", "serve", "--port", "0",
+         "--database", f"sqlite:///{tmp_path}/x.db",
+         "--broker", f"redis://127.0.0.1:{dead_port}/0"],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "hubbub: cannot start:" in result.stderr
+    assert "Traceback" not in result.stderr
