@@ -354,8 +354,11 @@ async def test_oversized_frame_closes_with_1009(client: StreamChat, server: Serv
         async with session.ws_connect(server.url.replace("http", "ws") + "/connect",
                                       params=params) as ws:
             await ws.receive(timeout=5)
-            await ws.send_str("[" + "1," * 40_000 + "1]")
+            await ws.send_str("[" + "1," * 40_000 + "1]")  # 80 KB, over the 64 KiB limit
+            frames = []
             msg = await ws.receive(timeout=5)
             while msg.type == aiohttp.WSMsgType.TEXT:
+                frames.append(json.loads(msg.data))
                 msg = await ws.receive(timeout=5)
+            assert [f["error"]["code"] for f in frames if "error" in f] == [22]
             assert ws.close_code == 1009

@@ -45,8 +45,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
     started = time.perf_counter()
     service = request.app[SERVICE_KEY]
     settings = request.app[SETTINGS_KEY]
+    # aiohttp's own limit is a backstop at twice ours: frames between the two get our error
+    # frame before the close; larger ones are cut off by aiohttp (close 1009) unread.
     ws = web.WebSocketResponse(compress=False, autoping=True,
-                               max_msg_size=settings.ws_max_frame_bytes)
+                               max_msg_size=2 * settings.ws_max_frame_bytes)
     await ws.prepare(request)
     query = request.query
     try:
@@ -97,6 +99,12 @@ async def handle(request: web.Request) -> web.StreamResponse:
     window, used = 0, 0
     try:
         async for msg in ws:
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and len(
+                    msg.data) > settings.ws_max_frame_bytes:
+                await _send_error(ws, errors.PayloadTooBig(
+                    f"frames are limited to {settings.ws_max_frame_bytes} bytes"), started)
+                await ws.close(code=1009, message=b"frame too big")
+                break
             if msg.type == WSMsgType.TEXT:
                 second = int(time.monotonic())
                 window, used = (window, used + 1) if second == window else (second, 1)
