@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from stream_chat import StreamChat
 
-from tests.conftest import Server, free_port, sdk_client, start_server, uid
+from tests.conftest import Server, free_port, sdk_client, start_server
 from tests.e2e.conftest import connector, is_type, make_channel
 
 
