@@ -54,7 +54,9 @@ def test_server_side_calls_have_no_user_limit(stream_limits: Server) -> None:
         sdk.channel("messaging", "feed").send_event({"type": "tick", "n": n}, "bot")
     limits = sdk.get_rate_limits(server_side=True, endpoints=["SendEvent"])
     send = limits["server_side"]["SendEvent"]
-    assert send["limit"] == 10_000 and send["remaining"] == 10_000 - 10
+    # Ten calls in a row as one user passed (a client would be cut at 2 per second); they
+    # were counted against the app (fewer if a new minute began during the test).
+    assert send["limit"] == 10_000 and 10_000 - 10 <= send["remaining"] < 10_000
 
 
 def test_app_limit_applies_per_endpoint(tmp_path: Path) -> None:
