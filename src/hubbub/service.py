@@ -902,8 +902,8 @@ class Service:
             u for u in [channel.created_by_id] if u])
         for m in new_members:
             await self._publish_channel_event("member.added", channel, acting, {
-                "member": m.to_wire(users.get(m.user_id)), "user": self._user_or_none(
-                    users.get(m.user_id))})
+                "member": m.to_wire(users.get(m.user_id)),
+                "user": self.user_wire(users[m.user_id])})
         for uid in remove:
             await self._publish_channel_event("member.removed", channel, acting, {
                 "user": {"id": uid}})
@@ -916,9 +916,6 @@ class Service:
             "members": [m.to_wire(users.get(m.user_id), online=self.hub.is_online(m.user_id))
                         for m in members],
         }
-
-    def _user_or_none(self, user: User | None) -> dict[str, Any] | None:
-        return self.user_wire(user) if user else None
 
     async def partial_update_channel(self, principal: Principal, channel_type: str,
                                      channel_id: str,

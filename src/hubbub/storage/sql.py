@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from dataclasses import asdict, fields
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
@@ -40,6 +41,7 @@ from hubbub.storage.tables import (
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 USER_COLUMNS = {f: f for f in ("id", "role", "created_at", "updated_at", "last_active", "banned",
                                "language", "invisible", "deactivated_at", "deleted_at")}
@@ -100,47 +102,34 @@ def translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     return wrapper
 
 
+def _from_row(cls: type[T], row: Any) -> T:
+    """A model from a row whose columns are named like its fields (extra columns ignored)."""
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in row._mapping.items() if k in names})
+
+
 def _user(row: Any) -> User:
-    return User(id=row.id, role=row.role, data=dict(row.data), teams=list(row.teams),
-                language=row.language, invisible=row.invisible, banned=row.banned,
-                created_at=row.created_at, updated_at=row.updated_at, last_active=row.last_active,
-                deactivated_at=row.deactivated_at, deleted_at=row.deleted_at,
-                revoke_tokens_issued_before=row.revoke_tokens_issued_before)
+    return _from_row(User, row)
 
 
 def _channel(row: Any) -> Channel:
-    return Channel(type=row.type, id=row.id, created_by_id=row.created_by_id, data=dict(row.data),
-                   config_overrides=dict(row.config_overrides), team=row.team, frozen=row.frozen,
-                   disabled=row.disabled, created_at=row.created_at, updated_at=row.updated_at,
-                   last_message_at=row.last_message_at)
+    return _from_row(Channel, row)
 
 
 def _member(row: Any) -> Member:
-    return Member(cid=row.cid, user_id=row.user_id, channel_role=row.channel_role,
-                  invited=row.invited, invite_accepted_at=row.invite_accepted_at,
-                  invite_rejected_at=row.invite_rejected_at, created_at=row.created_at,
-                  updated_at=row.updated_at)
+    return _from_row(Member, row)
 
 
 def _user_row(u: User) -> dict[str, Any]:
-    return dict(id=u.id, role=u.role, data=u.data, teams=u.teams, language=u.language,
-                invisible=u.invisible, banned=u.banned, created_at=u.created_at,
-                updated_at=u.updated_at, last_active=u.last_active,
-                deactivated_at=u.deactivated_at, deleted_at=u.deleted_at,
-                revoke_tokens_issued_before=u.revoke_tokens_issued_before)
+    return asdict(u)
 
 
 def _channel_row(c: Channel) -> dict[str, Any]:
-    return dict(cid=c.cid, type=c.type, id=c.id, created_by_id=c.created_by_id, data=c.data,
-                config_overrides=c.config_overrides, team=c.team, frozen=c.frozen,
-                disabled=c.disabled, created_at=c.created_at, updated_at=c.updated_at,
-                last_message_at=c.last_message_at)
+    return {**asdict(c), "cid": c.cid}
 
 
 def _member_row(m: Member) -> dict[str, Any]:
-    return dict(cid=m.cid, user_id=m.user_id, channel_role=m.channel_role, invited=m.invited,
-                invite_accepted_at=m.invite_accepted_at, invite_rejected_at=m.invite_rejected_at,
-                created_at=m.created_at, updated_at=m.updated_at)
+    return asdict(m)
 
 
 class SqlStorage:
@@ -554,17 +543,11 @@ class SqlStorage:
 
 
 def _webhook_row(d: WebhookDelivery) -> dict[str, Any]:
-    return dict(id=d.id, url=d.url, body=d.body, event_type=d.event_type, state=d.state,
-                attempts=d.attempts, timeout=d.timeout, created_at=d.created_at,
-                next_attempt_at=d.next_attempt_at, lease_until=d.lease_until,
-                last_status=d.last_status, last_error=d.last_error,
-                delivered_at=d.delivered_at)
+    return asdict(d)
 
 
 def _webhook(row: Any) -> WebhookDelivery:
-    return WebhookDelivery(**{c: getattr(row, c) for c in (
-        "id", "url", "body", "event_type", "state", "attempts", "timeout", "created_at",
-        "next_attempt_at", "lease_until", "last_status", "last_error", "delivered_at")})
+    return _from_row(WebhookDelivery, row)
 
 
 def _upgrade(sync_conn: sa.Connection) -> None:
