@@ -15,7 +15,7 @@ from hubbub import errors, openapi, service
 from hubbub.broker import BrokerError, create_broker
 from hubbub.config import Settings
 from hubbub.http import app as app_routes
-from hubbub.http import channel_types, channels, events, users, webhooks
+from hubbub.http import channel_types, channels, commands, events, users, webhooks
 from hubbub.http.base import (
     CONTEXT_KEY,
     RATE_LIMITS_KEY,
@@ -129,7 +129,7 @@ def create_app(settings: Settings) -> web.Application:
     application.on_shutdown.append(connect.close_connections)
     application.router.add_get("/metrics", metrics_handler(ctx))
     application.router.add_get("/openapi.json", openapi.handler(application))
-    for module in (users, channel_types, channels, events, app_routes, webhooks):
+    for module in (users, channel_types, commands, channels, events, app_routes, webhooks):
         application.add_routes(module.routes)
     application.on_response_prepare.append(_on_prepare)
 

@@ -50,6 +50,7 @@ class UserObject(Loose):
     id: str = Field(min_length=1)
     role: str | None = None
     teams: list[str] | None = None
+    teams_role: dict[str, str] | None = None
     language: str | None = None
     invisible: bool | None = None
 
@@ -83,6 +84,22 @@ class DeleteUsersRequest(Strict):
     messages: str | None = None
     conversations: str | None = None
     new_channel_owner_id: str | None = None
+
+
+class DeactivateUsersRequest(Strict):
+    """Batch deactivation (``mark_messages_deleted`` and ``created_by_id`` are accepted; Hubbub
+    stores no messages)."""
+
+    user_ids: list[str] = Field(min_length=1, max_length=100)
+    created_by_id: str | None = None
+    mark_messages_deleted: bool | None = None
+    mark_channels_deleted: bool | None = None
+
+
+class ReactivateUsersRequest(Strict):
+    user_ids: list[str] = Field(min_length=1, max_length=100)
+    created_by_id: str | None = None
+    restore_messages: bool | None = None
 
 
 class RestoreUsersRequest(Strict):
@@ -235,6 +252,19 @@ class ChannelTypeSettings(Loose):
     reactions: bool | None = None
     url_enrichment: bool | None = None
     max_message_length: int | None = None
+
+
+class CreateCommandRequest(Strict):
+    name: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    args: str | None = None
+    set: str | None = None
+
+
+class UpdateCommandRequest(Strict):
+    description: str | None = None
+    args: str | None = None
+    set: str | None = None
 
 
 class UpdateAppRequest(Loose):

@@ -22,7 +22,8 @@ from hubbub.storage.base import Storage
 
 
 def _copy(user: User) -> User:
-    return replace(user, data=dict(user.data), teams=list(user.teams))
+    return replace(user, data=dict(user.data), teams=list(user.teams),
+                   teams_role=dict(user.teams_role))
 
 
 class UserCache:

@@ -20,7 +20,16 @@ from alembic.script import ScriptDirectory
 
 import hubbub.storage.sql as sql_module
 from hubbub import errors
-from hubbub.core.models import App, Channel, ChannelType, Member, Task, User, WebhookDelivery
+from hubbub.core.models import (
+    App,
+    Channel,
+    ChannelType,
+    Command,
+    Member,
+    Task,
+    User,
+    WebhookDelivery,
+)
 from hubbub.storage.base import StorageError
 from hubbub.storage.sql import SqlStorage
 from hubbub.storage.tables import metadata
@@ -75,8 +84,8 @@ async def second(storage_url: str, storage: SqlStorage) -> AsyncIterator[SqlStor
 
 
 def user(uid: str, **data: Any) -> User:
-    fields = {k: data.pop(k) for k in ("role", "teams", "language", "invisible", "banned",
-                                       "created_at") if k in data}
+    fields = {k: data.pop(k) for k in ("role", "teams", "teams_role", "language", "invisible",
+                                       "banned", "created_at") if k in data}
     fields.setdefault("created_at", T0)
     return User(id=uid, data=data, updated_at=T0, **fields)
 
@@ -166,7 +175,8 @@ async def test_create_app_is_race_safe(storage: SqlStorage, second: SqlStorage) 
 
 
 async def test_users_save_get_and_replace_whole(storage: SqlStorage) -> None:
-    alice = user("alice", role="admin", teams=["red", "blue"], language="fr", name="Alice",
+    alice = user("alice", role="admin", teams=["red", "blue"], teams_role={"red": "admin"},
+                 language="fr", name="Alice",
                  age=30, vip=True, tags=["a", "b"], profile={"city": "Caf\u00e9 \U0001f41d"})
     alice.last_active = ts(5)
     await storage.save_users([alice, user("bob")])
@@ -248,9 +258,11 @@ def rooms(seeded: SqlStorage) -> SqlStorage:
 
 async def _seed_people(storage: SqlStorage) -> None:
     await storage.save_users([
-        user("u1", role="admin", name="Alice", age=30, vip=True, created_at=ts(1)),
-        user("u2", name="alicia", age=9, vip=False, created_at=ts(2)),
-        user("u3", name="Bob", age=10, vip=True, created_at=ts(3), banned=True),
+        user("u1", role="admin", name="Alice", age=30, vip=True, created_at=ts(1),
+             teams=["red", "blue"]),
+        user("u2", name="alicia", age=9, vip=False, created_at=ts(2), teams=["blue"]),
+        user("u3", name="Bob", age=10, vip=True, created_at=ts(3), banned=True,
+             teams=["green"]),
         user("u4", name="Carol", age=45, created_at=ts(4)),
         user("u5", name="dave", age="old", vip="yes", created_at=ts(5)),  # other JSON types
         user("u6", created_at=ts(6), language="en"),  # no custom fields at all
@@ -288,6 +300,18 @@ USER_FILTERS: list[tuple[Any, list[str]]] = [
     ({"$or": [{"$and": [{"vip": True}, {"age": 10}]}, {"role": "admin"}]}, ["u1", "u3"]),
     ({"$nor": [{"vip": True}, {"id": "u6"}]}, ["u2", "u4", "u5"]),
     ({"vip": True, "age": {"$gt": 20}}, ["u1"]),
+    # teams: a JSON array, matched by membership
+    ({"teams": {"$in": ["blue"]}}, ["u1", "u2"]),
+    ({"teams": {"$in": ["green", "red"]}}, ["u1", "u3"]),
+    ({"teams": {"$in": ["nope"]}}, []),
+    ({"teams": {"$in": []}}, []),
+    ({"teams": "green"}, ["u3"]),
+    ({"teams": {"$contains": "red"}}, ["u1"]),
+    ({"teams": {"$exists": False}}, ["u4", "u5", "u6"]),
+    ({"teams": []}, ["u4", "u5", "u6"]),
+    ({"teams": {"$exists": True}}, ["u1", "u2", "u3"]),
+    ({"$or": [{"teams": {"$in": ["green"]}}, {"teams": {"$exists": False}}]},
+     ["u3", "u4", "u5", "u6"]),
 ]
 
 
@@ -302,6 +326,7 @@ async def test_query_users_filters(people: SqlStorage, conditions: Any,
 @pytest.mark.parametrize("conditions", [
     {"age": {"$regex": "x"}}, {"$xor": [{"a": 1}]}, {"$or": []}, {"$and": {"a": 1}},
     {"id": {"$in": "u1"}}, {"name": {"$eq": {"nested": 1}}}, [{"id": "u1"}],
+    {"teams": {"$in": [1]}}, {"teams": {"$gt": "a"}},
 ])
 async def test_query_users_refuses_bad_filters_as_input_errors(people: SqlStorage,
                                                                conditions: Any) -> None:
@@ -378,6 +403,23 @@ async def test_roles(storage: SqlStorage) -> None:
     assert await storage.delete_role("a-role") is True
     assert await storage.delete_role("a-role") is False
     assert [r["name"] for r in await storage.list_roles()] == ["moderator2"]
+
+
+async def test_commands(storage: SqlStorage) -> None:
+    ticket = Command(name="ticket", description="Open a ticket", args="[text]",
+                     set="support_set", created_at=T0, updated_at=T0)
+    await storage.save_command(ticket)
+    await storage.save_command(Command(name="a-cmd", created_at=T0, updated_at=T0))
+    assert [c.name for c in await storage.list_commands()] == ["a-cmd", "ticket"]
+    assert ticket in await storage.list_commands()
+
+    changed = dataclasses.replace(ticket, description="Changed", updated_at=ts(1))
+    await storage.save_command(changed)
+    assert changed in await storage.list_commands()
+
+    assert await storage.delete_command("ticket") is True
+    assert await storage.delete_command("ticket") is False
+    assert [c.name for c in await storage.list_commands()] == ["a-cmd"]
 
 
 async def test_tasks(storage: SqlStorage) -> None:

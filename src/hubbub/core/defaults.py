@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
+
+from hubbub.core.models import Command
 
 #: Every channel type starts from these (Stream's documented defaults). ``custom_events`` is on
 #: everywhere: switching it off is a per-type decision made through the API.
@@ -54,20 +57,44 @@ BUILTIN_TYPES: dict[str, dict[str, Any]] = {
     "commerce": {"url_enrichment": False, "uploads": True},
 }
 
-#: Stream's built-in slash commands, as ``GET /channeltypes/{name}`` shows them.
-COMMANDS: dict[str, dict[str, str]] = {
-    "giphy": {"name": "giphy", "description": "Post a random gif to the channel",
-              "args": "[text]", "set": "fun_set"},
-    "ban": {"name": "ban", "description": "Ban a user", "args": "[@username] [text]",
-            "set": "moderation_set"},
-    "unban": {"name": "unban", "description": "Unban a user", "args": "[@username]",
-              "set": "moderation_set"},
-    "mute": {"name": "mute", "description": "Mute a user", "args": "[@username]",
-             "set": "moderation_set"},
-    "unmute": {"name": "unmute", "description": "Unmute a user", "args": "[@username]",
-               "set": "moderation_set"},
-}
+#: Stream's built-in slash commands, as ``GET /channeltypes/{name}`` shows them. They are always
+#: there, cannot be changed or deleted, and their names cannot be taken by custom commands.
+COMMANDS: dict[str, Command] = {c.name: c for c in (
+    Command("giphy", "Post a random gif to the channel", "[text]", "fun_set"),
+    Command("ban", "Ban a user", "[@username] [text]", "moderation_set"),
+    Command("unban", "Unban a user", "[@username]", "moderation_set"),
+    Command("mute", "Mute a user", "[@username]", "moderation_set"),
+    Command("unmute", "Unmute a user", "[@username]", "moderation_set"),
+)}
 ALL_COMMANDS = list(COMMANDS)
+#: Names a channel type's ``commands`` may use for a group of built-ins (``all``: every one).
+COMMAND_GROUPS: dict[str, list[str]] = {
+    "all": ALL_COMMANDS,
+    "fun_set": [n for n, c in COMMANDS.items() if c.set == "fun_set"],
+    "moderation_set": [n for n, c in COMMANDS.items() if c.set == "moderation_set"],
+}
+
+
+def expand_commands(names: list[str]) -> list[str]:
+    """Groups (``all``, ``fun_set``, ``moderation_set``) become their built-in commands, in
+    order and without repeats; other names (built-in or custom) are kept as they are."""
+    out: list[str] = []
+    for name in names:
+        for expanded in COMMAND_GROUPS.get(name, [name]):
+            if expanded not in out:
+                out.append(expanded)
+    return out
+
+
+def command_objects(names: list[str], custom: Mapping[str, Command]) -> list[dict[str, str]]:
+    """The command objects of a channel type's command names. A name that is neither built-in
+    nor custom (its custom command was deleted elsewhere) shows as a bare name."""
+    out = []
+    for name in names:
+        found = COMMANDS.get(name) or custom.get(name) or Command(name)
+        out.append(found.to_wire())
+    return out
+
 
 #: Settable fields of a channel type and the Python types they must have.
 CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -83,20 +110,6 @@ def builtin_config(name: str) -> dict[str, Any]:
     config = copy.deepcopy(BASE_CONFIG)
     config.update(BUILTIN_TYPES.get(name, {}))
     return config
-
-
-def expand_commands(names: list[str]) -> list[str]:
-    """``all`` means every built-in command; unknown names are kept (custom commands)."""
-    out: list[str] = []
-    for name in names:
-        for expanded in (ALL_COMMANDS if name == "all" else [name]):
-            if expanded not in out:
-                out.append(expanded)
-    return out
-
-
-def command_objects(names: list[str]) -> list[dict[str, str]]:
-    return [COMMANDS.get(n, {"name": n, "description": "", "args": "", "set": ""}) for n in names]
 
 
 #: App settings a new app starts with (the ``app`` object of ``GET /app`` adds derived fields).

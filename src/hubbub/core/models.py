@@ -43,6 +43,9 @@ class User:
     role: str = "user"
     data: dict[str, Any] = field(default_factory=dict)
     teams: list[str] = field(default_factory=list)
+    #: The user's role inside each of its teams (``{"red": "admin"}``): in a channel of that
+    #: team it replaces ``role`` when the app is multi-tenant.
+    teams_role: dict[str, str] = field(default_factory=dict)
     language: str = ""
     invisible: bool = False
     banned: bool = False
@@ -60,6 +63,8 @@ class User:
             banned=self.banned, online=online, invisible=self.invisible, language=self.language,
             teams=list(self.teams), shadow_banned=False, blocked_user_ids=[],
         )
+        if self.teams_role:
+            wire["teams_role"] = dict(self.teams_role)
         if self.last_active:
             wire["last_active"] = self.last_active
         if self.deactivated_at:
@@ -153,6 +158,25 @@ class ChannelType:
 
     def feature(self, flag: str) -> bool:
         return bool(self.config.get(flag, False))
+
+
+@dataclass(slots=True)
+class Command:
+    """A slash command a channel type may offer: Stream's built-ins and the app's own."""
+
+    name: str
+    description: str = ""
+    args: str = ""
+    set: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+
+    def to_wire(self) -> dict[str, str]:
+        wire = {"name": self.name, "description": self.description, "args": self.args,
+                "set": self.set}
+        if self.created_at:
+            wire.update(created_at=self.created_at, updated_at=self.updated_at)
+        return wire
 
 
 @dataclass(slots=True)

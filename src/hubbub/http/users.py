@@ -8,10 +8,12 @@ from aiohttp import web
 
 from hubbub.http.base import Call, endpoint
 from hubbub.schemas import (
+    DeactivateUsersRequest,
     DeleteUsersRequest,
     GuestRequest,
     PartialUpdateUsersRequest,
     QueryUsersRequest,
+    ReactivateUsersRequest,
     RestoreUsersRequest,
     UpsertUsersRequest,
 )
@@ -60,6 +62,18 @@ async def delete_users(call: Call) -> dict[str, Any]:
 async def restore_users(call: Call) -> dict[str, Any]:
     request = call.data
     return await users.restore_users(call.ctx, request.user_ids)
+
+
+@routes.post("/users/deactivate")
+@endpoint("DeactivateUsers", status=201, server_only=True, body=DeactivateUsersRequest)
+async def deactivate_users(call: Call) -> dict[str, Any]:
+    return await users.set_many_deactivated(call.ctx, call.data.user_ids, True)
+
+
+@routes.post("/users/reactivate")
+@endpoint("ReactivateUsers", status=201, server_only=True, body=ReactivateUsersRequest)
+async def reactivate_users(call: Call) -> dict[str, Any]:
+    return await users.set_many_deactivated(call.ctx, call.data.user_ids, False)
 
 
 @routes.post("/users/{user_id}/deactivate")

@@ -3,11 +3,13 @@ before it acts (client-side requests only; server-side requests are trusted)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from hubbub import errors
 from hubbub.core import defaults, permissions
-from hubbub.core.models import Channel, ChannelType, Member, User
+from hubbub.core.models import Channel, ChannelType, Command, Member, User
 from hubbub.core.permissions import Subject
 from hubbub.service.context import Context
 
@@ -51,15 +53,19 @@ def can(ctx: Context, user: User, action: str, ct: ChannelType, channel: Channel
     return True
 
 
-def type_config(ct: ChannelType) -> dict[str, Any]:
-    """A channel type's ``config`` as Stream shows it (name, command objects, times)."""
-    return {**ct.config, "name": ct.name, "commands": defaults.command_objects(ct.commands),
+def type_config(ct: ChannelType,
+                commands: Mapping[str, Command] = MappingProxyType({})) -> dict[str, Any]:
+    """A channel type's ``config`` as Stream shows it (name, command objects, times);
+    ``commands`` are the app's custom commands (for their objects)."""
+    return {**ct.config, "name": ct.name,
+            "commands": defaults.command_objects(ct.commands, commands),
             "created_at": ct.created_at, "updated_at": ct.updated_at}
 
 
-def config_for(ct: ChannelType, channel: Channel) -> dict[str, Any]:
+def config_for(ct: ChannelType, channel: Channel,
+               commands: Mapping[str, Command] = MappingProxyType({})) -> dict[str, Any]:
     """The type's config with the channel's overrides applied (grants aside)."""
-    config = type_config(ct)
+    config = type_config(ct, commands)
     for key, value in channel.config_overrides.items():
         if key != "grants":
             config[key] = value

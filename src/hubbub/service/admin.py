@@ -25,7 +25,7 @@ def get_app(ctx: Context) -> dict[str, Any]:
     app = {
         **settings,
         "grants": {".app": app_grants, **{n: ct.grants for n, ct in types}},
-        "channel_configs": {n: access.type_config(ct) for n, ct in types},
+        "channel_configs": {n: access.type_config(ct, ctx.commands) for n, ct in types},
         "policies": {},
     }
     return {"app": app}

@@ -48,7 +48,7 @@ def channel_wire(ctx: Context, channel: Channel, ct: ChannelType, users: dict[st
     """The channel object; with ``acting``, its ``own_capabilities`` for that user."""
     creator = users.get(channel.created_by_id or "")
     wire: dict[str, Any] = dict(channel.data)
-    config = access.config_for(ct, channel)
+    config = access.config_for(ct, channel, ctx.commands)
     wire.update(
         id=channel.id, type=channel.type, cid=channel.cid, created_at=channel.created_at,
         updated_at=channel.updated_at, frozen=channel.frozen, disabled=channel.disabled,

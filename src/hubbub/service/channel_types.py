@@ -13,25 +13,25 @@ from hubbub.service.context import Context
 MAX_CHANNEL_TYPES = 50
 
 
-def response(ct: ChannelType, *, command_names: bool) -> dict[str, Any]:
+def response(ctx: Context, ct: ChannelType, *, command_names: bool) -> dict[str, Any]:
     """A channel type as Stream answers it: create/update name its commands, get/list show
-    the command objects."""
+    the command objects (custom commands included)."""
     return {
         **ct.config, "name": ct.name,
         "commands": (list(ct.commands) if command_names
-                     else defaults.command_objects(ct.commands)),
+                     else defaults.command_objects(ct.commands, ctx.commands)),
         "grants": ct.grants, "permissions": [],
         "created_at": ct.created_at, "updated_at": ct.updated_at,
     }
 
 
 def list_types(ctx: Context) -> dict[str, Any]:
-    return {"channel_types": {name: response(ct, command_names=False)
+    return {"channel_types": {name: response(ctx, ct, command_names=False)
                               for name, ct in sorted(ctx.channel_types.items())}}
 
 
 def get_type(ctx: Context, name: str) -> dict[str, Any]:
-    return response(ctx.channel_type(name), command_names=False)
+    return response(ctx, ctx.channel_type(name), command_names=False)
 
 
 def _apply_settings(ctx: Context, ct: ChannelType, body: dict[str, Any]) -> None:
@@ -41,7 +41,11 @@ def _apply_settings(ctx: Context, ct: ChannelType, body: dict[str, Any]) -> None
         if key == "commands":
             if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
                 raise errors.InputError("commands must be an array of command names")
-            ct.commands = defaults.expand_commands(value)
+            names = defaults.expand_commands(value)
+            unknown = [n for n in names if n not in defaults.COMMANDS and n not in ctx.commands]
+            if unknown:
+                raise errors.InputError(f"commands {unknown} do not exist")
+            ct.commands = names
         elif key == "grants":
             if value is not None and not isinstance(value, dict):
                 raise errors.InputError("grants must be an object of role to permissions")
@@ -82,7 +86,7 @@ async def create_type(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
     _apply_settings(ctx, ct, body)
     await ctx.storage.save_channel_type(ct)
     ctx.channel_types[name] = ct
-    return response(ct, command_names=True)
+    return response(ctx, ct, command_names=True)
 
 
 async def update_type(ctx: Context, name: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +99,7 @@ async def update_type(ctx: Context, name: str, body: dict[str, Any]) -> dict[str
     _apply_settings(ctx, ct, body)
     await ctx.storage.save_channel_type(ct)
     ctx.channel_types[name] = ct
-    return response(ct, command_names=True)
+    return response(ctx, ct, command_names=True)
 
 
 async def delete_type(ctx: Context, name: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from hubbub import errors
 from hubbub.broker import Broker
 from hubbub.config import Settings
 from hubbub.core import permissions
-from hubbub.core.models import App, ChannelType, User
+from hubbub.core.models import App, ChannelType, Command, User
 from hubbub.hub import Hub
 from hubbub.storage.base import Storage
 from hubbub.usercache import UserCache
@@ -38,6 +38,8 @@ class Context:
     app: App | None = None
     channel_types: dict[str, ChannelType] = field(default_factory=dict)
     custom_roles: set[str] = field(default_factory=set)
+    #: The app's custom slash commands by name (the built-ins are in ``core.defaults``).
+    commands: dict[str, Command] = field(default_factory=dict)
     #: True when this start created the app (its credentials are printed once).
     created_credentials: bool = False
     webhooks: WebhookSender | None = None

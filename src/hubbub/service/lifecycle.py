@@ -10,7 +10,7 @@ from hubbub.config import Settings
 from hubbub.core import defaults, permissions
 from hubbub.core.models import App, ChannelType, utcnow
 from hubbub.hub import Hub
-from hubbub.service import connections, watching
+from hubbub.service import commands, connections, watching
 from hubbub.service.context import Context
 from hubbub.storage.base import Storage
 from hubbub.usercache import UserCache
@@ -29,6 +29,8 @@ def create_context(settings: Settings, storage: Storage, broker: Broker) -> Cont
     # this one.
     hub.control_handlers["watch"] = lambda args: watching.remote_watch(ctx, args, True)
     hub.control_handlers["unwatch"] = lambda args: watching.remote_watch(ctx, args, False)
+    # Another process changed the custom commands.
+    hub.control_handlers["commands_changed"] = lambda args: ctx.spawn(commands.reload(ctx))
     return ctx
 
 
@@ -64,6 +66,7 @@ async def start(ctx: Context) -> None:
             stored_types[name] = ct
     ctx.channel_types = stored_types
     ctx.custom_roles = {r["name"] for r in await storage.list_roles()}
+    await commands.reload(ctx)
     await ctx.broker.start(ctx.hub.handle)
     ctx.webhooks = WebhookSender(
         storage, api_key=app.api_key, api_secret=app.api_secret,

@@ -17,6 +17,25 @@ from hubbub.service.authentication import acting_user
 from hubbub.service.context import Context
 
 MAX_USERS_PER_CALL = 100
+#: Stream: "A user can be a member of a maximum of 25 teams".
+MAX_TEAMS = 25
+
+
+def _check_teams(ctx: Context, teams: Any, teams_role: Any) -> None:
+    """``teams`` an array of at most 25 team names; ``teams_role`` an object of team name
+    to an existing role. Either may be None (not given)."""
+    if teams is not None:
+        if not isinstance(teams, list) or not all(isinstance(t, str) and t for t in teams):
+            raise errors.InputError("teams must be an array of team names")
+        if len(teams) > MAX_TEAMS:
+            raise errors.InputError(f"a user can be a member of at most {MAX_TEAMS} teams")
+    if teams_role is not None:
+        if not isinstance(teams_role, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in teams_role.items()):
+            raise errors.InputError("teams_role must be an object of team name to role")
+        for role in teams_role.values():
+            if not ctx.known_role(role):
+                raise errors.InputError(f"role {role!r} does not exist")
 
 
 def user_from_object(ctx: Context, obj: dict[str, Any], existing: User | None, now: str, *,
@@ -33,8 +52,11 @@ def user_from_object(ctx: Context, obj: dict[str, Any], existing: User | None, n
         raise errors.InputError(f"role {role!r} does not exist")
     teams = (model.teams if allow_protected and model.teams is not None
              else (existing.teams if existing else []))
+    teams_role = (model.teams_role if allow_protected and model.teams_role is not None
+                  else (existing.teams_role if existing else {}))
+    _check_teams(ctx, teams, teams_role)
     return User(
-        id=uid, role=role, data=data, teams=teams,
+        id=uid, role=role, data=data, teams=list(teams), teams_role=dict(teams_role),
         language=model.language if model.language is not None else (
             existing.language if existing else ""),
         invisible=model.invisible if model.invisible is not None else (
@@ -103,6 +125,10 @@ async def partial_update_users(ctx: Context, principal: Principal,
             user.data.pop(key, None)
             if key == "revoke_tokens_issued_before":
                 user.revoke_tokens_issued_before = None
+            elif key == "teams":
+                user.teams = []
+            elif key == "teams_role":
+                user.teams_role = {}
         check_custom_size(user.data, "user")
         user.updated_at = now
         out.append(user)
@@ -119,11 +145,13 @@ def _apply_set(ctx: Context, user: User, to_set: dict[str, Any]) -> None:
         if not isinstance(role, str) or not ctx.known_role(role):
             raise errors.InputError(f"role {role!r} does not exist")
         user.role = role
-    if "teams" in to_set:
-        teams = to_set.pop("teams")
-        if not isinstance(teams, list) or not all(isinstance(t, str) for t in teams):
-            raise errors.InputError("teams must be an array of strings")
-        user.teams = teams
+    if "teams" in to_set or "teams_role" in to_set:
+        teams, teams_role = to_set.pop("teams", None), to_set.pop("teams_role", None)
+        _check_teams(ctx, teams, teams_role)
+        if teams is not None:
+            user.teams = list(teams)
+        if teams_role is not None:
+            user.teams_role = dict(teams_role)
     for flag in ("invisible", "banned"):
         if flag in to_set:
             value = to_set.pop(flag)
@@ -212,6 +240,31 @@ async def set_deactivated(ctx: Context, user_id: str, deactivated: bool) -> dict
         await ctx.broker.publish(Control("disconnect_user", {
             "user_id": user_id, "code": 4000, "reason": "user was deactivated"}))
     return {"user": ctx.user_wire(user)}
+
+
+async def set_many_deactivated(ctx: Context, ids: list[str],
+                               deactivated: bool) -> dict[str, Any]:
+    """Stream's batch (de)activation runs as a task; ours completes before the task is
+    reported. Each id's entry in the task's ``result`` is ``{"status": "ok"}``, or an error
+    entry for a user that does not exist (the others are changed all the same). A
+    deactivated user's sockets are closed, on every node, as for a single deactivation."""
+    for uid in ids:
+        check_id(uid, "user_ids[]")
+    found = await ctx.users.get(ids)
+    now = utcnow()
+    changed = list(found.values())
+    for user in changed:
+        user.deactivated_at = (user.deactivated_at or now) if deactivated else None
+        user.updated_at = now
+    await ctx.users.save(changed)
+    if deactivated:
+        for user in changed:
+            await ctx.broker.publish(Control("disconnect_user", {
+                "user_id": user.id, "code": 4000, "reason": "user was deactivated"}))
+    result = {uid: {"status": "ok"} if uid in found else {
+        "status": "error", "error": f"user {uid!r} does not exist"} for uid in ids}
+    kind = "deactivate-users" if deactivated else "reactivate-users"
+    return {"task_id": await tasks.record_completed(ctx, kind, result)}
 
 
 async def restore_users(ctx: Context, ids: list[str]) -> dict[str, Any]:

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from hubbub.core.models import App, Channel, ChannelType, Member, Task, User, WebhookDelivery
+from hubbub.core.models import (
+    App,
+    Channel,
+    ChannelType,
+    Command,
+    Member,
+    Task,
+    User,
+    WebhookDelivery,
+)
 
 
 class StorageError(Exception):
@@ -34,7 +43,10 @@ class Storage(Protocol):
     async def save_users(self, users: list[User]) -> None:
         """Insert or replace each user whole."""
     async def query_users(self, filter_conditions: Any, sort: Any, limit: int,
-                          offset: int) -> list[User]: ...
+                          offset: int) -> list[User]:
+        """Users matching the filter. ``teams`` is a special field: ``{"$in": [...]}`` (or
+        one name) matches users in any of those teams; ``{"$exists": false}`` or ``[]``
+        those in none."""
     async def delete_users(self, ids: list[str]) -> None:
         """Hard delete: the users and their memberships."""
 
@@ -64,6 +76,13 @@ class Storage(Protocol):
     async def remove_members(self, cid: str, user_ids: list[str]) -> None: ...
     async def count_role_uses(self, role: str) -> int:
         """How many users and memberships hold ``role``."""
+
+    # custom commands
+    async def list_commands(self) -> list[Command]: ...
+    async def save_command(self, cmd: Command) -> None:
+        """Insert or replace the command."""
+    async def delete_command(self, name: str) -> bool:
+        """False if there was no such command."""
 
     # roles
     async def list_roles(self) -> list[dict[str, str]]: ...

@@ -24,13 +24,23 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from hubbub import errors
-from hubbub.core.models import App, Channel, ChannelType, Member, Task, User, WebhookDelivery
+from hubbub.core.models import (
+    App,
+    Channel,
+    ChannelType,
+    Command,
+    Member,
+    Task,
+    User,
+    WebhookDelivery,
+)
 from hubbub.storage.base import StorageError
 from hubbub.storage.filters import SpecialField, compile_filter, compile_sort
 from hubbub.storage.tables import (
     apps,
     channel_types,
     channels,
+    commands,
     members,
     roles,
     tasks,
@@ -237,10 +247,43 @@ class SqlStorage:
         async with self._engine.begin() as conn:
             await self._upsert(conn, users, [_user_row(u) for u in batch], ["id"])
 
+    def _in_teams(self, names: list[str]) -> sa.ColumnElement[bool]:
+        """The user is in at least one of the teams ``names``."""
+        if not names:
+            return sa.false()
+        if self.dialect == "postgresql":
+            return users.c.teams.op("?|")(sa.cast(postgresql.array(names),
+                                                  postgresql.ARRAY(sa.Text)))
+        team = func.json_each(users.c.teams).table_valued("value")
+        return exists(select(sa.literal(1)).select_from(team).where(team.c.value.in_(names)))
+
+    def _no_teams(self) -> sa.ColumnElement[bool]:
+        length = (func.jsonb_array_length if self.dialect == "postgresql"
+                  else func.json_array_length)
+        return sa.func.coalesce(length(users.c.teams), 0) == 0
+
+    def _teams_filter(self, _field: str, condition: Any) -> sa.ColumnElement[bool]:
+        """``teams``: a JSON array column, so it needs its own operators (see the protocol)."""
+        ops = condition if isinstance(condition, dict) else {"$eq": condition}
+        clauses: list[sa.ColumnElement[bool]] = []
+        for op, value in ops.items():
+            if op in ("$in", "$eq", "$contains"):
+                names = value if isinstance(value, list) else [value]
+                if not all(isinstance(v, str) for v in names):
+                    raise errors.InputError(f"teams {op} expects team names")
+                clauses.append(self._no_teams() if op == "$eq" and value == []
+                               else self._in_teams(names))
+            elif op == "$exists":
+                clauses.append(sa.not_(self._no_teams()) if value else self._no_teams())
+            else:
+                raise errors.InputError(f"unsupported operator {op} for teams")
+        return sa.and_(*clauses)
+
     @translated
     async def query_users(self, filter_conditions: Any, sort: Any, limit: int,
                           offset: int) -> list[User]:
-        where = compile_filter(filter_conditions, users, columns=USER_COLUMNS)
+        where = compile_filter(filter_conditions, users, columns=USER_COLUMNS,
+                               special={"teams": self._teams_filter})
         order = compile_sort(sort, users, columns=USER_COLUMNS) or [users.c.created_at.asc()]
         stmt = select(users).where(where).order_by(*order, users.c.id).limit(limit).offset(offset)
         async with self._engine.connect() as conn:
@@ -427,6 +470,25 @@ class SqlStorage:
             n_members = (await conn.execute(select(func.count()).select_from(members).where(
                 members.c.channel_role == role))).scalar_one()
         return int(n_users) + int(n_members)
+
+    # custom commands -----------------------------------------------------------------------
+
+    @translated
+    async def list_commands(self) -> list[Command]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(commands).order_by(commands.c.name))).all()
+        return [_from_row(Command, r) for r in rows]
+
+    @translated
+    async def save_command(self, cmd: Command) -> None:
+        async with self._engine.begin() as conn:
+            await self._upsert(conn, commands, [asdict(cmd)], ["name"])
+
+    @translated
+    async def delete_command(self, name: str) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(commands.delete().where(commands.c.name == name))
+            return bool(result.rowcount)
 
     # roles ---------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -39,6 +40,7 @@ users = Table(
     Column("role", String(64), nullable=False),
     Column("data", Json, nullable=False),
     Column("teams", Json, nullable=False),
+    Column("teams_role", Json, nullable=False, server_default=text("'{}'")),  # 0004
     Column("language", Text, nullable=False, default=""),  # no limit: see migration 0003
     Column("invisible", Boolean, nullable=False, default=False),
     Column("banned", Boolean, nullable=False, default=False),
@@ -95,6 +97,17 @@ Index("ix_members_user_id", members.c.user_id)
 roles = Table(
     "roles", metadata,
     Column("name", String(64), primary_key=True),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
+
+#: The app's own slash commands (Stream's built-ins are in ``core.defaults``, not stored).
+commands = Table(
+    "commands", metadata,
+    Column("name", String(255), primary_key=True),
+    Column("description", Text, nullable=False),
+    Column("args", Text, nullable=False),
+    Column("set", Text, nullable=False),
     Column("created_at", String(32), nullable=False),
     Column("updated_at", String(32), nullable=False),
 )
