@@ -30,13 +30,59 @@ def authorize_app(ctx: Context, user: User, action: str) -> None:
             f"{action} in scope '.app'")
 
 
+def multi_tenant(ctx: Context) -> bool:
+    return bool(ctx.app_settings.get("multi_tenant_enabled"))
+
+
+def check_team(ctx: Context, user: User, channel: Channel) -> None:
+    """Multi-tenant apps (Stream's rules): a channel of a team is reachable only by users of
+    that team, and a channel without a team only by users without teams. 403 (code 17)
+    otherwise. Nothing is checked when the app is not multi-tenant. Independent of
+    ``disable_permissions_checks``: tenants stay apart even in a permissive app."""
+    if not multi_tenant(ctx):
+        return
+    if channel.team in user.teams if channel.team else not user.teams:
+        return
+    why = (f"belongs to team '{channel.team}'" if channel.team
+           else "does not belong to any team")
+    raise errors.NotAllowed(
+        f"User '{user.id}' with role '{user.role}' from teams {user.teams} cannot access "
+        f"resource in scope '{channel.type}' because requested resource {why}")
+
+
+def role_in(ctx: Context, user: User, channel: Channel | None) -> str:
+    """The user's role for an action on ``channel``: in a multi-tenant app, its role in the
+    channel's team (``teams_role``) when it has one, else its app-wide role."""
+    if channel is not None and channel.team and multi_tenant(ctx):
+        return user.teams_role.get(channel.team, user.role)
+    return user.role
+
+
+def visible_channels(ctx: Context, user: User) -> dict[str, Any] | None:
+    """A query filter that keeps the channels ``user`` may reach (None: no restriction)."""
+    if not multi_tenant(ctx):
+        return None
+    return {"team": {"$in": user.teams}} if user.teams else {"team": ""}
+
+
+def visible_users(ctx: Context, user: User) -> dict[str, Any] | None:
+    """A query filter that keeps the users ``user`` may see: those sharing a team with it
+    (without teams: those without teams). None: no restriction."""
+    if not multi_tenant(ctx):
+        return None
+    return {"teams": {"$in": user.teams}} if user.teams else {"teams": {"$exists": False}}
+
+
 def authorize(ctx: Context, user: User, action: str, ct: ChannelType, channel: Channel | None,
               member: Member | None) -> None:
-    """Refuse (403, code 17) a channel action: the type's grants, then the channel's
-    overrides, for the user's role and channel role."""
+    """Refuse (403, code 17) a channel action: the channel's team (multi-tenant apps), then
+    the type's grants and the channel's overrides, for the user's role (its team role in a
+    team's channel) and channel role."""
+    if channel is not None:
+        check_team(ctx, user, channel)
     if checks_disabled(ctx):
         return
-    subject = Subject(user_id=user.id, role=user.role,
+    subject = Subject(user_id=user.id, role=role_in(ctx, user, channel),
                       channel_role=member.channel_role if member else None)
     is_owner = channel is None or channel.created_by_id == user.id
     overrides = (channel.config_overrides.get("grants") if channel else None) or None

@@ -69,7 +69,7 @@ def channel_wire(ctx: Context, channel: Channel, ct: ChannelType, users: dict[st
             wire["own_capabilities"] = permissions.own_capabilities(
                 subject, is_owner=True, grants=subject_grants, overrides=None, config=config)
         else:
-            subject = Subject(user_id=acting.id, role=acting.role,
+            subject = Subject(user_id=acting.id, role=access.role_in(ctx, acting, channel),
                               channel_role=membership.channel_role if membership else None)
             wire["own_capabilities"] = permissions.own_capabilities(
                 subject, is_owner=channel.created_by_id == acting.id, grants=ct.grants,

@@ -136,7 +136,8 @@ async def get_or_create_channel(ctx: Context, principal: Principal, channel_type
             new_channel.config_overrides = _check_overrides(data.config_overrides)
         new_members = _member_inputs(ctx, data.members or [] if data else [], now, cid)
         if acting is not None:
-            access.authorize(ctx, acting, permissions.CREATE_CHANNEL, ct, None, None)
+            # With the new channel: in a multi-tenant app its team must be one of the user's.
+            access.authorize(ctx, acting, permissions.CREATE_CHANNEL, ct, new_channel, None)
         await _ensure_users_exist(
             ctx, list({m.user_id for m in new_members} | {creator_id}) if principal.server
             else [m.user_id for m in new_members])
@@ -190,6 +191,8 @@ async def update_channel(ctx: Context, principal: Principal, channel_type: str,
         if request.data.frozen is not None:
             channel.frozen = request.data.frozen
         if request.data.team is not None:
+            if acting is not None and request.data.team != channel.team:
+                raise errors.NotAllowed("a channel's team can only be changed server-side")
             channel.team = request.data.team
         channel.updated_at = now
     existing = {m.user_id: m for m in await ctx.storage.get_members(
@@ -264,7 +267,10 @@ async def partial_update_channel(ctx: Context, principal: Principal, channel_typ
                 raise errors.InputError(f"{flag} must be a boolean")
             setattr(channel, flag, value)
     if "team" in to_set:
-        channel.team = str(to_set.pop("team") or "")
+        team = str(to_set.pop("team") or "")
+        if acting is not None and team != channel.team:
+            raise errors.NotAllowed("a channel's team can only be changed server-side")
+        channel.team = team
     for key in list(to_set):
         if key in CHANNEL_RESERVED:
             raise errors.InputError(f"field {key!r} cannot be set")
@@ -314,7 +320,12 @@ async def delete_channels(ctx: Context, cids: list[str]) -> dict[str, Any]:
 async def query_channels(ctx: Context, principal: Principal, request: QueryChannelsRequest,
                          connection_id: str | None) -> dict[str, Any]:
     acting = await _acting(ctx, principal)
-    found = await ctx.storage.query_channels(request.filter_conditions, request.sort,
+    conditions = request.filter_conditions
+    reachable = access.visible_channels(ctx, acting) if acting is not None else None
+    if reachable is not None:
+        # In the query itself, so that limit and offset count only reachable channels.
+        conditions = {"$and": [conditions, reachable]} if conditions else reachable
+    found = await ctx.storage.query_channels(conditions, request.sort,
                                              request.limit, request.offset)
     memberships: dict[str, Member] = {}
     if acting is not None:

@@ -172,14 +172,18 @@ def _apply_set(ctx: Context, user: User, to_set: dict[str, Any]) -> None:
 
 async def query_users(ctx: Context, principal: Principal,
                       request: QueryUsersRequest) -> dict[str, Any]:
-    if principal.client_side:
-        access.authorize_app(ctx, await acting_user(ctx, principal), permissions.SEARCH_USER)
     # Deleted (and, unless asked for, deactivated) users are left out in the query itself,
-    # so that limit and offset count only the users that can be returned.
+    # so that limit and offset count only the users that can be returned; so are, client-side
+    # in a multi-tenant app, the users who share no team with the caller.
     hidden: dict[str, Any] = {"deleted_at": {"$exists": False}}
     if not request.include_deactivated_users:
         hidden["deactivated_at"] = {"$exists": False}
-    found = await ctx.storage.query_users({"$and": [request.filter_conditions, hidden]},
+    scope = [hidden]
+    if principal.client_side:
+        acting = await acting_user(ctx, principal)
+        access.authorize_app(ctx, acting, permissions.SEARCH_USER)
+        scope += [f for f in [access.visible_users(ctx, acting)] if f]
+    found = await ctx.storage.query_users({"$and": [request.filter_conditions, *scope]},
                                           request.sort, request.limit, request.offset)
     return {"users": [ctx.user_wire(u) for u in found]}
 
