@@ -137,7 +137,7 @@ def make_users(client: StreamChat, n: int, prefix: str = "u", **fields: Any) -> 
 DEFAULT_APP_SETTINGS: dict[str, Any] = {
     "revoke_tokens_issued_before": None, "disable_auth_checks": False, "event_hooks": [],
     "webhook_url": "", "webhook_events": [], "guest_user_creation_disabled": False,
-    "enforce_unique_usernames": "no",
+    "enforce_unique_usernames": "no", "multi_tenant_enabled": False,
 }
 
 
