@@ -483,3 +483,43 @@ export async function reconnect(ctx) {
     }]),
   );
 }
+
+/**
+ * Multi-tenancy seen by a client-side SDK user (issue 16): the app has multi_tenant_enabled.
+ * args: {user, ownChannel, otherChannel, sameTeam: [ids], otherTeam: [ids]}
+ *   `ownChannel` is of the user's team (the user is a member), `otherChannel` of another team.
+ */
+export async function multiTenant(ctx) {
+  const { user, ownChannel, otherChannel, sameTeam, otherTeam } = ctx.args;
+  const { client } = await ctx.connect(user);
+  const own = client.channel('messaging', ownChannel);
+  const state = await own.watch();
+  equal(state.channel.cid, `messaging:${ownChannel}`, 'own team channel watched');
+  await own.sendEvent({ type: 'hello' });
+
+  const other = client.channel('messaging', otherChannel);
+  const watch = await expectFailure(() => other.watch(), { status: 403, code: 17 },
+    'watch another team\'s channel');
+  assert(!other.initialized, 'the other team\'s channel is not initialised');
+  // The channel cannot be watched, so Channel.sendEvent would refuse locally: the same request
+  // through the SDK's own HTTP client.
+  const send = await expectFailure(
+    () => client.post(`${client.baseURL}/channels/messaging/${otherChannel}/event`,
+      { event: { type: 'hello' } }),
+    { status: 403, code: 17 }, 'send an event to another team\'s channel');
+
+  const channels = await client.queryChannels(
+    { cid: { $in: [`messaging:${ownChannel}`, `messaging:${otherChannel}`] } }, {}, { watch: false });
+  const cids = channels.map((c) => c.cid);
+  equal(JSON.stringify(cids), JSON.stringify([`messaging:${ownChannel}`]),
+    'queryChannels returns the own team\'s channel only');
+
+  const { users } = await client.queryUsers({ id: { $in: [...sameTeam, ...otherTeam] } });
+  const seen = users.map((u) => u.id).sort();
+  equal(JSON.stringify(seen), JSON.stringify([...sameTeam].sort()),
+    'queryUsers returns users who share a team only');
+  for (const u of users) {
+    assert(Array.isArray(u.teams) && u.teams.length > 0, `${u.id}: teams on the wire`);
+  }
+  return { watch, send, cids, seen };
+}
