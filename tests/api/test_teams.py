@@ -167,6 +167,9 @@ def test_multi_tenant_rules(settings_server: Server) -> None:
         moved = tenants[red].raw.post(f"/channels/messaging/{red_ch}", token=tenants[red].token,
                                       json={"data": {"team": "blue"}})
         assert_error(moved, 403, 17)
+        peek = tenants[red].raw.post(f"/channels/messaging/{blue_ch}", token=tenants[red].token,
+                                     json={})
+        assert_error(peek, 403, 17)  # an update that changes nothing still answers members
         patched = tenants[red].raw.request(
             "PATCH", f"/channels/messaging/{red_ch}", token=tenants[red].token,
             json={"set": {"team": "blue"}})

@@ -170,6 +170,8 @@ async def update_channel(ctx: Context, principal: Principal, channel_type: str,
     role_changes += [Member(cid=channel.cid, user_id=u, channel_role="channel_member")
                      for u in request.demote_moderators or []]
     if acting is not None:
+        # Even a call that changes nothing answers the channel and its members.
+        access.check_team(ctx, acting, channel)
         if request.data is not None:
             access.authorize(ctx, acting, permissions.UPDATE_CHANNEL, ct, channel, member)
         if add or role_changes:
