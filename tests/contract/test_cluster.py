@@ -7,6 +7,8 @@ Python SDK talks REST to node A; listeners are Hubbub's client on WebSockets.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from stream_chat import StreamChat
+from stream_chat.base.exceptions import StreamAPIException
 
 from hubbub.client import HubbubClient
 from tests.conftest import API_KEY, API_SECRET, Server, uid
@@ -272,3 +275,47 @@ async def test_anonymous_remote_watch_of_livestream(
         assert response.status_code == 201, response.text
         sdk_a.channel("livestream", channel_id).send_event({"type": "goal"}, host)
         assert (await viewer.next_event(custom, timeout=EVENT_TIMEOUT))["type"] == "goal"
+
+
+# issue 16 on the cluster ---------------------------------------------------------------------
+
+
+async def test_batch_deactivation_through_a_closes_the_socket_on_b(
+        cluster: tuple[Server, Server], sdk_a: StreamChat, listeners: Listeners) -> None:
+    _, node_b = cluster
+    gone, stays = uid("gone"), uid("stays")
+    sdk_a.upsert_users([{"id": gone}, {"id": stays}])
+    gone_on_b = await listeners.connect(node_b, gone)
+    stays_on_b = await listeners.connect(node_b, stays)
+
+    task_id = (await asyncio.to_thread(sdk_a.deactivate_users, [gone]))["task_id"]
+    assert (await asyncio.to_thread(sdk_a.get_task, task_id))["result"] == {
+        gone: {"status": "ok"}}
+    with pytest.raises(ConnectionError):
+        await gone_on_b.next_event(timeout=10)
+    await stays_on_b.ping()
+    await stays_on_b.next_event(is_type("health.check"), skip_health=False)
+
+
+def test_custom_command_created_through_a_is_served_by_b(sdk_a: StreamChat,
+                                                          sdk_b: StreamChat) -> None:
+    """B keeps the custom commands in memory: it reloads them when A announces a change."""
+    name = uid("cmd")
+    sdk_b.list_commands()
+    sdk_a.create_command({"name": name, "description": "Made on A"})
+    for _ in range(200):  # B applies A's announcement on its own: wait for it, bounded
+        try:
+            assert sdk_b.get_command(name)["description"] == "Made on A"
+            break
+        except StreamAPIException as exc:
+            assert exc.status_code == 404
+        time.sleep(0.05)
+    else:
+        raise AssertionError("node B never served the command created through node A")
+    sdk_a.delete_command(name)
+    for _ in range(200):
+        if name not in {c["name"] for c in sdk_b.list_commands()["commands"]}:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("node B still lists the command deleted through node A")
