@@ -847,8 +847,10 @@ class Service:
         remove = [check_id(u, "remove_members[]")
                   for u in request.remove_members or []]
         role_changes = self._member_inputs(request.assign_roles or [], now, channel.cid)
-        role_changes += [Member(cid=channel.cid, user_id=u, channel_role="channel_moderator")
-                         for u in request.add_moderators or []]
+        moderators = [Member(cid=channel.cid, user_id=check_id(u, "add_moderators[]"),
+                             channel_role="channel_moderator", created_at=now, updated_at=now)
+                      for u in dict.fromkeys(request.add_moderators or [])]
+        role_changes += moderators
         role_changes += [Member(cid=channel.cid, user_id=u, channel_role="channel_member")
                          for u in request.demote_moderators or []]
         if acting is not None:
@@ -876,6 +878,11 @@ class Service:
             channel.updated_at = now
         existing = {m.user_id: m for m in await self.storage.get_members(
             channel.cid, [m.user_id for m in add + role_changes])}
+        # As in Stream, add_moderators makes a non-member a member, as a moderator.
+        joining = [m for m in moderators if m.user_id not in existing
+                   and m.user_id not in {a.user_id for a in add}]
+        add += joining
+        role_changes = [m for m in role_changes if all(m is not j for j in joining)]
         if add:
             await self._ensure_users_exist([m.user_id for m in add])
         missing_roles = [m.user_id for m in role_changes if m.user_id not in existing
@@ -885,16 +892,17 @@ class Service:
         if request.data is not None:
             await self.storage.save_channel(channel)
         new_members = [m for m in add if m.user_id not in existing]
-        # Re-adding an existing member keeps its role and join time.
-        to_save = list(new_members)
+        # Re-adding an existing member keeps its role and join time. One row per user: a role
+        # change of a user added by this same call replaces the added row.
+        to_save = {m.user_id: m for m in new_members}
         for change in role_changes:
             base = existing.get(change.user_id) or next(
                 m for m in add if m.user_id == change.user_id)
-            to_save.append(Member(cid=channel.cid, user_id=change.user_id,
-                                  channel_role=change.channel_role,
-                                  created_at=base.created_at or now, updated_at=now))
+            to_save[change.user_id] = Member(cid=channel.cid, user_id=change.user_id,
+                                             channel_role=change.channel_role,
+                                             created_at=base.created_at or now, updated_at=now)
         if to_save:
-            await self.storage.save_members(to_save)
+            await self.storage.save_members(list(to_save.values()))
         if remove:
             await self.storage.remove_members(channel.cid, remove)
         members = await self.storage.get_members(channel.cid)
@@ -902,7 +910,7 @@ class Service:
             u for u in [channel.created_by_id] if u])
         for m in new_members:
             await self._publish_channel_event("member.added", channel, acting, {
-                "member": m.to_wire(users.get(m.user_id)),
+                "member": to_save[m.user_id].to_wire(users.get(m.user_id)),
                 "user": self.user_wire(users[m.user_id])})
         for uid in remove:
             await self._publish_channel_event("member.removed", channel, acting, {

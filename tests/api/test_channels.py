@@ -192,12 +192,42 @@ def test_moderators_and_roles(client: StreamChat, room: tuple[Any, list[str]]) -
     with pytest.raises(StreamAPIException) as excinfo:
         channel.assign_roles([{"user_id": users[1], "channel_role": uid("missing-role")}])
     sdk_error(excinfo, 400, 4)
-    # Roles are for members only.
+    # assign_roles is for members only (add_moderators makes a member: see below).
     with pytest.raises(StreamAPIException) as excinfo:
-        channel.add_moderators([users[4]])
+        channel.assign_roles([{"user_id": users[4], "channel_role": "channel_moderator"}])
     sdk_error(excinfo, 400, 4)
     channel.assign_roles([{"user_id": users[1], "channel_role": "channel_member"}])
     client.delete_role(role)
+
+
+def test_add_moderators_makes_a_non_member_a_moderator_member(
+        client: StreamChat, room: tuple[Any, list[str]]) -> None:
+    channel, users = room
+    newcomer = users[4]
+    assert newcomer not in _roles(channel)
+    resp = channel.add_moderators([newcomer])
+    [added] = [m for m in resp["members"] if m["user_id"] == newcomer]
+    assert added["channel_role"] == "channel_moderator" and added["is_moderator"] is True
+    [stored] = channel.query_members({"id": newcomer})
+    assert stored["channel_role"] == "channel_moderator" and stored["is_moderator"] is True
+    assert stored["user"]["id"] == newcomer
+    # Demoting keeps the member, as a plain member.
+    channel.demote_moderators([newcomer])
+    [stored] = channel.query_members({"id": newcomer})
+    assert stored["channel_role"] == "channel_member" and stored["is_moderator"] is False
+    # A user that does not exist cannot be made one.
+    with pytest.raises(StreamAPIException) as excinfo:
+        channel.add_moderators([uid("ghost")])
+    sdk_error(excinfo, 400, 4)
+
+
+def test_add_members_and_moderators_in_one_call(
+        client: StreamChat, room: tuple[Any, list[str]]) -> None:
+    channel, users = room
+    newcomer = users[4]
+    resp = channel.add_members([newcomer], None, add_moderators=[newcomer])
+    [added] = [m for m in resp["members"] if m["user_id"] == newcomer]
+    assert added["channel_role"] == "channel_moderator"
 
 
 def test_update_partial_set_and_unset(client: StreamChat, room: tuple[Any, list[str]]) -> None:
