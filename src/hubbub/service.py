@@ -84,6 +84,12 @@ def check_custom_size(data: dict[str, Any], what: str) -> None:
         raise errors.PayloadTooBig(f"{what} custom data must be less than 5KB")
 
 
+def task_entry(error: str | None) -> dict[str, Any]:
+    """One id's entry in a bulk task's ``result``, as Stream answers it (callers poll until
+    ``result[id] == {"status": "ok"}``)."""
+    return {"status": "ok"} if error is None else {"status": "error", "error": error}
+
+
 def encode(event: dict[str, Any]) -> bytes:
     return orjson.dumps(event)
 
@@ -374,10 +380,17 @@ class Service:
             raise errors.InputError("user must be one of soft, hard, pruning")
         for uid in ids:
             check_id(uid, "user_ids[]")
-        await self._delete_users(ids, hard=mode != "soft")
+        found = await self.users.get(ids)
+        await self._delete_users([u for u in ids if u in found], hard=mode != "soft")
+        return await self._completed_task("delete-users", {
+            u: task_entry(None if u in found else f"user {u!r} does not exist") for u in ids})
+
+    async def _completed_task(self, kind: str, result: dict[str, Any]) -> dict[str, Any]:
+        """Store a task that is already done (ours complete before they are reported), with
+        ``result`` in Stream's shape: one entry per id (see :func:`task_entry`)."""
         now = utcnow()
-        task = Task(id=str(uuid.uuid4()), type="delete-users", status="completed",
-                    result={"deleted_user_ids": ids}, created_at=now, updated_at=now)
+        task = Task(id=str(uuid.uuid4()), type=kind, status="completed", result=result,
+                    created_at=now, updated_at=now)
         await self.storage.save_task(task)
         return {"task_id": task.id}
 
@@ -992,14 +1005,13 @@ class Service:
         for cid in cids:
             if not isinstance(cid, str) or cid.count(":") != 1:
                 raise errors.InputError(f"invalid cid {cid!r}")
+        found = {c.cid for c in await self.storage.query_channels(
+            {"cid": {"$in": cids}}, None, len(cids), 0)} if cids else set()
         await self.storage.delete_channels(cids)
         for cid in cids:
             self._unwatch_everyone(cid)
-        now = utcnow()
-        task = Task(id=str(uuid.uuid4()), type="delete-channels", status="completed",
-                    result={"deleted_cids": cids}, created_at=now, updated_at=now)
-        await self.storage.save_task(task)
-        return {"task_id": task.id}
+        return await self._completed_task("delete-channels", {
+            c: task_entry(None if c in found else f"channel {c!r} does not exist") for c in cids})
 
     async def query_channels(self, principal: Principal, request: QueryChannelsRequest,
                              connection_id: str | None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ restore, guests, tasks."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -207,22 +208,38 @@ def test_delete_user_soft_and_hard(client: StreamChat) -> None:
     sdk_error(excinfo, 404, 16)
 
 
+def poll_task(client: StreamChat, task_id: str, key: str) -> dict[str, Any]:
+    """Poll as Stream's own SDK tests do: until the task is completed and ``result[key]`` is
+    ``{"status": "ok"}`` (a few tries; ours complete before they are reported)."""
+    for _ in range(10):
+        task = client.get_task(task_id)
+        if task["status"] == "completed" and task["result"].get(key) == {"status": "ok"}:
+            return task
+        time.sleep(0.2)
+    raise AssertionError(f"task did not succeed: {task}")
+
+
 def test_delete_users_runs_a_task(client: StreamChat) -> None:
     ids = make_users(client, 3)
-    resp = client.delete_users(ids[:2], "hard", messages="hard", conversations="hard")
+    ghost = uid("ghost")
+    resp = client.delete_users([*ids[:2], ghost], "hard", messages="hard",
+                               conversations="hard")
     task_id = resp["task_id"]
     assert isinstance(task_id, str) and task_id
-    task = client.get_task(task_id)
-    assert task["status"] == "completed"
+    task = poll_task(client, task_id, ids[0])
     assert task["task_id"] == task_id
     assert task["duration"].endswith("ms")
+    # One entry per user id: ok for each deleted, an error entry for the one that failed.
+    assert task["result"][ids[1]] == {"status": "ok"}
+    assert task["result"][ghost]["status"] == "error" and task["result"][ghost]["error"]
+    assert set(task["result"]) == {ids[0], ids[1], ghost}
     assert sorted(_ids(client.query_users({"id": {"$in": ids}}))) == [ids[2]]
 
 
 def test_delete_users_soft_then_restore(client: StreamChat) -> None:
     ids = make_users(client, 2, keep="me")
-    task = client.get_task(client.delete_users(ids, "soft")["task_id"])
-    assert task["status"] == "completed"
+    task = poll_task(client, client.delete_users(ids, "soft")["task_id"], ids[0])
+    assert task["result"] == {i: {"status": "ok"} for i in ids}
     assert _ids(client.query_users({"id": {"$in": ids}})) == []
     client.restore_users(ids)
     restored = client.query_users({"id": {"$in": ids}})["users"]
