@@ -341,8 +341,10 @@ class Service:
         hidden: dict[str, Any] = {"deleted_at": {"$exists": False}}
         if not request.include_deactivated_users:
             hidden["deactivated_at"] = {"$exists": False}
+        # Stream's default order is newest first.
+        sort = request.sort or [{"field": "created_at", "direction": -1}]
         found = await self.storage.query_users({"$and": [request.filter_conditions, hidden]},
-                                               request.sort, request.limit, request.offset)
+                                               sort, request.limit, request.offset)
         return {"users": [self.user_wire(u) for u in found]}
 
     async def get_user(self, user_id: str) -> User:

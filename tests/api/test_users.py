@@ -178,6 +178,16 @@ def test_query_users_sort_limit_offset(client: StreamChat,
     assert by_id == sorted(ids, reverse=True)[:3]
 
 
+def test_query_users_default_order_is_newest_first(client: StreamChat) -> None:
+    tag = uid("gen")
+    # One call each, so that each has its own created_at; ids sort the other way round.
+    ids = [f"{tag}-{n}" for n in range(1, 5)]
+    for user_id in ids:
+        client.upsert_user({"id": user_id, "gen": tag})
+    assert _ids(client.query_users({"gen": tag})) == list(reversed(ids))
+    assert _ids(client.query_users({"gen": tag}, limit=2)) == [ids[3], ids[2]]
+
+
 def test_query_users_bad_filter_is_400(client: StreamChat) -> None:
     with pytest.raises(StreamAPIException) as excinfo:
         client.query_users({"id": {"$in": "not-a-list"}})
