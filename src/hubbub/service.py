@@ -1022,9 +1022,7 @@ class Service:
                                                   request.limit, request.offset)
         memberships: dict[str, Member] = {}
         if acting is not None:
-            for channel in found:
-                for m in await self.storage.get_members(channel.cid, [acting.id]):
-                    memberships[channel.cid] = m
+            memberships = await self.storage.get_memberships([c.cid for c in found], acting.id)
         out = []
         for channel in found:
             ct = self.channel_types.get(channel.type)

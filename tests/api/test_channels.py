@@ -11,7 +11,15 @@ import pytest
 from stream_chat import StreamChat
 from stream_chat.base.exceptions import StreamAPIException
 
-from tests.api.conftest import Raw, assert_error, assert_success, make_users, sdk_error, uid
+from tests.api.conftest import (
+    Raw,
+    assert_error,
+    assert_success,
+    make_users,
+    sdk_error,
+    uid,
+    user_token,
+)
 
 CREATOR_MESSAGE = ('GetOrCreateChannel failed with error: "either data.created_by or '
                    'data.created_by_id must be provided when using server side auth."')
@@ -387,3 +395,27 @@ def test_channel_endpoints_raw_statuses(raw: Raw, client: StreamChat) -> None:
     assert_success(raw.get("/members", params={"payload": payload}), 200)
     no_id = json.dumps({"type": "messaging", "filter_conditions": {}})
     assert_error(raw.get("/members", params={"payload": no_id}), 400, 4)
+
+
+def test_client_side_query_channels_returns_the_users_readable_channels(
+        raw: Raw, client: StreamChat) -> None:
+    """A page of channels read client-side: each channel is checked against the user's own
+    membership (read for the whole page at once), with the user's role in each."""
+    me, other = make_users(client, 2)
+    tag = uid("page")
+    cids = []
+    for n, members in enumerate([[me, other], [other], [me], [other, me]]):
+        channel = client.channel("messaging", f"{tag}-{n}", {"tag": tag, "members": members})
+        channel.create(other)
+        cids.append(channel.cid)
+    client.channel("messaging", f"{tag}-3").add_moderators([me])
+
+    body = assert_success(raw.post("/channels", token=user_token(me), json={
+        "filter_conditions": {"tag": tag}, "sort": [{"field": "cid", "direction": 1}]}), 201)
+    found = {c["channel"]["cid"]: c for c in body["channels"]}
+    # Not a member of the second: messaging needs membership to read.
+    assert sorted(found) == [cids[0], cids[2], cids[3]]
+    roles = {cid: next(m["channel_role"] for m in c["members"] if m["user_id"] == me)
+             for cid, c in found.items()}
+    assert roles == {cids[0]: "channel_member", cids[2]: "channel_member",
+                     cids[3]: "channel_moderator"}
