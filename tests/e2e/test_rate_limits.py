@@ -151,8 +151,14 @@ def test_app_limits_stream_applies_streams_table(tmp_path: Path) -> None:
 
 
 def test_invalid_app_rate_limits_stops_the_server_with_a_clear_message(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError, match="app_rate_limits must be off, stream or a positive"):
-        start_server(tmp_path, env={"HUBBUB_APP_RATE_LIMITS": "lots"})
+    server = Server(database_url=f"sqlite:///{tmp_path}/hubbub.db",
+                    env={"HUBBUB_APP_RATE_LIMITS": "lots"})
+    try:
+        with pytest.raises(RuntimeError,
+                           match="app_rate_limits must be off, stream or a positive"):
+            server.start()
+    finally:
+        server.stop()  # if it started after all, it must not outlive the test
 
 
 async def test_flood_on_one_channel_does_not_starve_another(defaults: Server) -> None:
