@@ -183,8 +183,10 @@ async def query_users(ctx: Context, principal: Principal,
         acting = await acting_user(ctx, principal)
         access.authorize_app(ctx, acting, permissions.SEARCH_USER)
         scope += [f for f in [access.visible_users(ctx, acting)] if f]
+    # Stream's default order is newest first.
+    sort = request.sort or [{"field": "created_at", "direction": -1}]
     found = await ctx.storage.query_users({"$and": [request.filter_conditions, *scope]},
-                                          request.sort, request.limit, request.offset)
+                                          sort, request.limit, request.offset)
     return {"users": [ctx.user_wire(u) for u in found]}
 
 
@@ -227,8 +229,10 @@ async def delete_users(ctx: Context, ids: list[str], mode: str | None) -> dict[s
         raise errors.InputError("user must be one of soft, hard, pruning")
     for uid in ids:
         check_id(uid, "user_ids[]")
-    await _delete(ctx, ids, hard=mode != "soft")
-    task_id = await tasks.record_completed(ctx, "delete-users", {"deleted_user_ids": ids})
+    found = await ctx.users.get(ids)
+    await _delete(ctx, [u for u in ids if u in found], hard=mode != "soft")
+    task_id = await tasks.record_completed(ctx, "delete-users", {
+        u: tasks.entry(None if u in found else f"user {u!r} does not exist") for u in ids})
     return {"task_id": task_id}
 
 
@@ -265,8 +269,8 @@ async def set_many_deactivated(ctx: Context, ids: list[str],
         for user in changed:
             await ctx.broker.publish(Control("disconnect_user", {
                 "user_id": user.id, "code": 4000, "reason": "user was deactivated"}))
-    result = {uid: {"status": "ok"} if uid in found else {
-        "status": "error", "error": f"user {uid!r} does not exist"} for uid in ids}
+    result = {uid: tasks.entry(None if uid in found else f"user {uid!r} does not exist")
+              for uid in ids}
     kind = "deactivate-users" if deactivated else "reactivate-users"
     return {"task_id": await tasks.record_completed(ctx, kind, result)}
 
