@@ -355,8 +355,16 @@ async def test_connects_racing_a_deactivation_never_leave_a_socket_open(
 @pytest.fixture(scope="module")
 def limits_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = start_server(tmp_path_factory.mktemp("limits"), env={
-        "HUBBUB_WS_MAX_ANONYMOUS_CONNECTIONS": "3", "HUBBUB_WS_MAX_WATCHED_CHANNELS": "3",
-        "HUBBUB_RATE_LIMIT_PER_USER": "60", "HUBBUB_METRICS_TOKEN": "metrics-s3cret"})
+        "HUBBUB_WS_MAX_WATCHED_CHANNELS": "3", "HUBBUB_METRICS_TOKEN": "metrics-s3cret"})
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def anonymous_limits_server(tmp_path: Path) -> Iterator[Server]:
+    """Stream's real per-user limit (60/min, 2/s) and room for 3 anonymous connections."""
+    server = start_server(tmp_path, env={"HUBBUB_WS_MAX_ANONYMOUS_CONNECTIONS": "3",
+                                         "HUBBUB_RATE_LIMIT_PER_USER": "60"})
     yield server
     server.stop()
 
@@ -405,7 +413,9 @@ async def test_anonymous_request_cannot_drive_another_clients_anonymous_connecti
 
 
 async def test_anonymous_callers_have_their_own_budget_and_a_capped_number_of_sockets(
-        limits_server: Server, other_address_session: aiohttp.ClientSession) -> None:
+        anonymous_limits_server: Server,
+        other_address_session: aiohttp.ClientSession) -> None:
+    limits_server = anonymous_limits_server
     params = {"api_key": str(limits_server.api_key)}
     headers = {"stream-auth-type": "anonymous"}
     refused = 0
