@@ -108,17 +108,16 @@ async def handle(request: web.Request) -> web.StreamResponse:
         # after registration reaches the connection through the broker.
         connections.register(ctx, conn)
         try:
-            await connections.check_still_allowed(ctx, principal)
-        except errors.HubbubError as exc:
-            await connections.unregister(ctx, conn)
-            await _refuse(ws, exc, started)
-            return ws
-        if conn.dropped:
-            # Disconnected (deleted, deactivated, revoked) while being checked: its close is
-            # under way; the SDK's retry will be refused by the checks above.
-            await connections.unregister(ctx, conn)
-            return ws
-        try:
+            try:
+                await connections.check_still_allowed(ctx, principal)
+            except errors.HubbubError as exc:
+                ctx.hub.remove(conn)
+                await _refuse(ws, exc, started)
+                return ws
+            if conn.dropped:
+                # Disconnected (deleted, deactivated, revoked) while being checked: its close
+                # is under way; the SDK's retry will be refused by the checks above.
+                return ws
             # The handshake frame is the first thing the client reads: nothing is written to
             # a connection before it (the hub skips connections not yet greeted).
             await ws.send_frame(connections.health_check(conn, me=user.to_own_wire()),
