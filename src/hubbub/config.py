@@ -42,7 +42,8 @@ class Settings:
     ws_write_buffer_bytes: int = 1024 * 1024
     #: Largest frame a client may send on the WebSocket (past it: close 1009).
     ws_max_frame_bytes: int = 64 * 1024
-    #: Frames a client may send per second on one connection (past it: error frame, close 1008).
+    #: Frames of any kind (text, binary, ping, pong) a client may send per second on one
+    #: connection (past it: error frame, close 1008).
     ws_max_messages_per_second: int = 20
     #: Connections one user may hold open at once on this process (Stream allows 50).
     ws_max_connections_per_user: int = 50

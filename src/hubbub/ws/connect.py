@@ -7,7 +7,10 @@ Handshake: authentication travels in the query string (``json``, ``api_key``, ``
 refused: a refused upgrade leaves the SDK retrying for 15 s instead of reporting the error).
 
 After that the client only sends pings (a JSON array) and the server answers each with a
-``health.check``; events reach the socket through the hub, never from this handler.
+``health.check``; events reach the socket through the hub, never from this handler. Every frame
+the client sends (WebSocket pings included, which this handler answers itself) counts toward its
+per-second budget. Connection slots (per user; for all anonymous callers) are reserved before
+the connect's first await and freed on every exit path.
 """
 
 from __future__ import annotations
