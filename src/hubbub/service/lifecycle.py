@@ -31,6 +31,8 @@ def create_context(settings: Settings, storage: Storage, broker: Broker) -> Cont
     hub.control_handlers["unwatch"] = lambda args: watching.remote_watch(ctx, args, False)
     # Another process changed the custom commands.
     hub.control_handlers["commands_changed"] = lambda args: ctx.spawn(commands.reload(ctx))
+    # A member was removed from a channel: its connections here stop watching it.
+    hub.control_handlers["unwatch_user"] = lambda args: watching.remote_unwatch_user(ctx, args)
     return ctx
 
 
