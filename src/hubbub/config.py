@@ -53,6 +53,11 @@ class Settings:
     rate_limit_per_user: int = 60
     #: Multiplier on Stream's per-app endpoint limits.
     rate_limit_scale: float = 1.0
+    #: Events kept per channel (and per offline user's inbox) for ``/sync``; 0 switches
+    #: history off.
+    history_size: int = 500
+    #: Seconds an event stays in history; 0 switches history off.
+    history_ttl: float = 300.0
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -12,6 +12,7 @@ from hubbub import errors
 from hubbub.auth import Principal
 from hubbub.core.models import USER_PROTECTED, User, utcnow
 from hubbub.hub import Connection
+from hubbub.service import inbox
 from hubbub.service.context import Context
 from hubbub.service.users import user_from_object
 from hubbub.service.watching import after_unwatch
@@ -44,11 +45,15 @@ async def connect(ctx: Context, principal: Principal, details: dict[str, Any]) -
     return user
 
 
-def register(ctx: Context, conn: Connection) -> None:
+async def register(ctx: Context, conn: Connection) -> None:
     ctx.hub.add(conn)
+    if not conn.anonymous:
+        await inbox.opened(ctx, conn.user_id)
 
 
 async def unregister(ctx: Context, conn: Connection) -> None:
+    if not conn.anonymous:
+        await inbox.closed(ctx, conn.user_id)
     for cid in ctx.hub.remove(conn):
         await after_unwatch(ctx, conn.user_id, cid)
 

@@ -3,6 +3,7 @@ and :func:`emit`, the one way an event leaves a use case."""
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 import orjson
@@ -12,8 +13,10 @@ from hubbub.auth import Principal
 from hubbub.broker import Delivery
 from hubbub.core import events, permissions
 from hubbub.core.models import Channel, User, utcnow
+from hubbub.history import History, stream_name
+from hubbub.history.base import format_stamp
 from hubbub.schemas import EventInput, MarkReadRequest
-from hubbub.service import access
+from hubbub.service import access, inbox
 from hubbub.service.authentication import acting_user
 from hubbub.service.context import Context
 from hubbub.service.users import get_user, named_user
@@ -22,11 +25,20 @@ from hubbub.webhooks.outbox import deliveries_for
 
 async def emit(ctx: Context, scope: Literal["channel", "user"], key: str,
                event: dict[str, Any]) -> None:
-    """Encode ``event`` once; store its webhook copies; then hand it to the broker.
+    """Record ``event`` in history; encode it once; store its webhook copies; then hand it
+    to the broker.
+
+    History first: a channel event (but the momentary ones, ``events.NOT_KEPT``) and a user
+    event for a user with no connection are recorded, and the history sets ``created_at``
+    (strictly increasing per channel or inbox, a cursor for ``/sync``); ``event`` is updated
+    in place, so the caller's answer shows the same time. Recording before publishing means
+    a client that watches, then syncs, finds every event either live or in history.
 
     The copies are committed before this returns, so an API call that answers 2xx has
     made its webhook copies durable: they survive a crash that happens after it.
     """
+    if ctx.history is not None:
+        await _record(ctx, ctx.history, scope, key, event)
     data = orjson.dumps(event)
     copies = deliveries_for(ctx.app_settings, event["type"], data,
                             user_event=scope == "user",
@@ -36,6 +48,24 @@ async def emit(ctx: Context, scope: Literal["channel", "user"], key: str,
         if ctx.webhooks is not None:
             ctx.webhooks.notify()
     await ctx.broker.publish(Delivery(scope, key, data))
+
+
+async def _record(ctx: Context, history: History, scope: Literal["channel", "user"],
+                  key: str, event: dict[str, Any]) -> None:
+    if scope == "channel":
+        if event["type"] in events.NOT_KEPT:
+            return
+    elif await inbox.is_connected(ctx, key):
+        return
+    # Stored without created_at, which the stamp gives back on reading.
+    event.pop("created_at", None)
+    stamp = await history.append(stream_name(scope, key), time.time_ns() // 1000,
+                                 orjson.dumps(event))
+    event["created_at"] = format_stamp(stamp)
+    if scope == "user":
+        history.counters.inboxed += 1
+    else:
+        history.counters.recorded += 1
 
 
 async def publish_channel_event(ctx: Context, event_type: str, channel: Channel,
