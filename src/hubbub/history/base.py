@@ -22,6 +22,7 @@ Guarantees every backend gives:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
@@ -92,11 +93,16 @@ class History(Protocol):
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+@functools.lru_cache(maxsize=64)
+def _second(seconds: int) -> str:
+    return (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def format_stamp(stamp: int) -> str:
-    """A stamp as Stream writes times (RFC 3339, UTC, microseconds), in exact integer math."""
+    """A stamp as Stream writes times (RFC 3339, UTC, microseconds), in exact integer math.
+    (Called once per event on the fan-out path: the formatted second is cached.)"""
     seconds, micros = divmod(stamp, 1_000_000)
-    return (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S") + \
-        f".{micros:06d}Z"
+    return f"{_second(seconds)}.{micros:06d}Z"
 
 
 def parse_stamp(value: str) -> int:

@@ -12,8 +12,8 @@ Both keys expire ``ttl`` after the stream's last append, so a quiet stream costs
 
 Guarantees: an append is one Lua script (stamp, add, trim by count then age, record the floor,
 refresh expiry), so stamps strictly increase per stream across every node, and the bounds
-hold after every append. Appends from one node are pipelined in batches on one connection,
-in call order; each returns once Redis has run it (or raises :class:`HistoryError`).
+hold after every append. Appends from one node are batched (one script call runs a batch, in
+call order); each returns once Redis has run it (or raises :class:`HistoryError`).
 :meth:`RedisHistory.take` is one script too: an inbox entry is returned at most once.
 
 Presence for inboxes (:class:`RedisPresence`): is a user connected to any node? Each node
@@ -42,27 +42,32 @@ log = logging.getLogger(__name__)
 
 _FAILURES = (RedisError, OSError)
 
-# KEYS: log, meta. ARGV: proposed stamp, data, size, ttl in microseconds.
+# A batch of appends in one call. KEYS: log and meta of each append, in turn. ARGV: size,
+# ttl in microseconds, then the proposed stamp and data of each append. Returns the stamps.
 _APPEND = """
-local stamp = tonumber(ARGV[1])
-local last = tonumber(redis.call('HGET', KEYS[2], 'last') or '0')
-if stamp <= last then stamp = last + 1 end
-local size = tonumber(ARGV[3])
-local ttl = tonumber(ARGV[4])
-redis.call('ZADD', KEYS[1], stamp, string.format('%x', stamp) .. ':' .. ARGV[2])
-local count = redis.call('ZCARD', KEYS[1])
-if count > size then
-  local dropped = redis.call('ZRANGE', KEYS[1], count - size - 1, count - size - 1,
-                             'WITHSCORES')
-  redis.call('HSET', KEYS[2], 'floor', dropped[2])
-  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, count - size - 1)
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%d', stamp - ttl))
-redis.call('HSET', KEYS[2], 'last', string.format('%d', stamp))
+local size = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
 local ms = math.floor(ttl / 1000) + 1000
-redis.call('PEXPIRE', KEYS[1], ms)
-redis.call('PEXPIRE', KEYS[2], ms)
-return stamp
+local stamps = {}
+for i = 1, #KEYS / 2 do
+  local log, meta = KEYS[2 * i - 1], KEYS[2 * i]
+  local stamp = tonumber(ARGV[2 * i + 1])
+  local last = tonumber(redis.call('HGET', meta, 'last') or '0')
+  if stamp <= last then stamp = last + 1 end
+  redis.call('ZADD', log, stamp, string.format('%x', stamp) .. ':' .. ARGV[2 * i + 2])
+  local count = redis.call('ZCARD', log)
+  if count > size then
+    local dropped = redis.call('ZRANGE', log, count - size - 1, count - size - 1, 'WITHSCORES')
+    redis.call('HSET', meta, 'floor', dropped[2])
+    redis.call('ZREMRANGEBYRANK', log, 0, count - size - 1)
+  end
+  redis.call('ZREMRANGEBYSCORE', log, '-inf', '(' .. string.format('%d', stamp - ttl))
+  redis.call('HSET', meta, 'last', string.format('%d', stamp))
+  redis.call('PEXPIRE', log, ms)
+  redis.call('PEXPIRE', meta, ms)
+  stamps[i] = stamp
+end
+return stamps
 """
 
 # KEYS: log. ARGV: lowest score to return (inclusive).
@@ -145,29 +150,30 @@ class RedisHistory:
         return await future
 
     async def _drain(self) -> None:
-        """Run queued appends in order, pipelined in batches, until none is left."""
+        """Run queued appends in order, a batch per script call, until none is left."""
         try:
             while self._pending:
                 batch = [self._pending.popleft()
                          for _ in range(min(self._batch_size, len(self._pending)))]
+                keys: list[str] = []
+                args: list[Any] = [self.size, self._ttl_us]
+                for stream, proposed, data, _ in batch:
+                    keys += (self._names.log(stream), self._names.meta(stream))
+                    args += (proposed, data)
                 try:
-                    async with self.client.pipeline(transaction=False) as pipe:
-                        for stream, proposed, data, _ in batch:
-                            await self._append(
-                                keys=[self._names.log(stream), self._names.meta(stream)],
-                                args=[proposed, data, self.size, self._ttl_us], client=pipe)
-                        results: list[Any] = await pipe.execute(raise_on_error=False)
+                    stamps: list[Any] = await self._append(keys=keys, args=args)
+                    failure: BaseException | None = None
                 except _FAILURES as exc:
-                    results = [exc] * len(batch)
-                for (_, _, _, future), result in zip(batch, results, strict=True):
+                    failure = exc
+                for i, (_, _, _, future) in enumerate(batch):
                     if future.done():
                         continue
-                    if isinstance(result, BaseException):
-                        error = HistoryError(f"recording history failed: {result}")
-                        error.__cause__ = result
+                    if failure is not None:
+                        error = HistoryError(f"recording history failed: {failure}")
+                        error.__cause__ = failure
                         future.set_exception(error)
                     else:
-                        future.set_result(int(result))
+                        future.set_result(int(stamps[i]))
         finally:
             self._writer = None
 
