@@ -4,6 +4,7 @@ in memory (one process) or in Redis (a cluster). See ``base.py`` for the guarant
 from hubbub.history.base import (
     History,
     HistoryCounters,
+    HistoryError,
     HistoryStats,
     Page,
     Scope,
@@ -25,5 +26,5 @@ def create_history(broker_url: str, *, size: int, ttl: float) -> History | None:
     return MemoryHistory(size=size, ttl=ttl)
 
 
-__all__ = ["History", "HistoryCounters", "HistoryStats", "MemoryHistory", "Page", "Scope",
+__all__ = ["History", "HistoryCounters", "HistoryError", "HistoryStats", "MemoryHistory", "Page", "Scope",
            "create_history", "oldest_cursor", "stream_name"]

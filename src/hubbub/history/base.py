@@ -34,6 +34,10 @@ def stream_name(scope: Scope, key: str) -> str:
     return f"{scope}:{key}"
 
 
+class HistoryError(Exception):
+    """The history's backend failed (unreachable, timeout). Never the client's fault."""
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     """Entries of one stream after a cursor, oldest first."""
@@ -78,7 +82,7 @@ class History(Protocol):
 
     async def append(self, stream: str, proposed_us: int, data: bytes) -> int:
         """Store ``data`` in ``stream``; return its stamp (``>= proposed_us``, and past every
-        earlier stamp of the stream)."""
+        earlier stamp of the stream). Backends raise only :class:`HistoryError`."""
 
     async def read(self, streams: list[str], after_us: int, now_us: int) -> dict[str, Page]:
         """The entries of each stream with a stamp past ``after_us`` (and not expired at

@@ -36,7 +36,13 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from hubbub.broker.redis import split_url
-from hubbub.history.base import HistoryCounters, HistoryStats, Page, oldest_cursor
+from hubbub.history.base import (
+    HistoryCounters,
+    HistoryError,
+    HistoryStats,
+    Page,
+    oldest_cursor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +93,6 @@ for i = 1, #counts, 2 do
 end
 return 0
 """
-
-
-class HistoryError(Exception):
-    """Redis failed while recording or reading history."""
 
 
 def _decode(member: bytes) -> tuple[int, bytes]:
@@ -240,7 +242,10 @@ class RedisPresence:
         return f"{self.prefix}:online:{user_id}"
 
     async def start(self) -> None:
-        await self._beat()
+        try:
+            await self._beat()
+        except _FAILURES as exc:
+            log.warning("presence: first heartbeat failed (retrying): %s", exc)
         self._task = asyncio.create_task(self._beat_forever())
 
     async def close(self) -> None:

@@ -3,6 +3,7 @@ and :func:`emit`, the one way an event leaves a use case."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Literal
 
@@ -13,7 +14,7 @@ from hubbub.auth import Principal
 from hubbub.broker import Delivery
 from hubbub.core import events, permissions
 from hubbub.core.models import Channel, User, utcnow
-from hubbub.history import History, stream_name
+from hubbub.history import History, HistoryError, stream_name
 from hubbub.history.base import format_stamp
 from hubbub.schemas import EventInput, MarkReadRequest
 from hubbub.service import access, inbox
@@ -21,6 +22,8 @@ from hubbub.service.authentication import acting_user
 from hubbub.service.context import Context
 from hubbub.service.users import get_user, named_user
 from hubbub.webhooks.outbox import deliveries_for
+
+log = logging.getLogger(__name__)
 
 
 async def emit(ctx: Context, scope: Literal["channel", "user"], key: str,
@@ -58,9 +61,15 @@ async def _record(ctx: Context, history: History, scope: Literal["channel", "use
     elif await inbox.is_connected(ctx, key):
         return
     # Stored without created_at, which the stamp gives back on reading.
-    event.pop("created_at", None)
-    stamp = await history.append(stream_name(scope, key), time.time_ns() // 1000,
-                                 orjson.dumps(event))
+    created_at = event.pop("created_at", None)
+    try:
+        stamp = await history.append(stream_name(scope, key), time.time_ns() // 1000,
+                                     orjson.dumps(event))
+    except HistoryError as exc:
+        # Losing an event's history is better than losing the event: it still goes out.
+        log.warning("history: cannot record a %s event for %s: %s", event["type"], key, exc)
+        event["created_at"] = created_at or utcnow()
+        return
     event["created_at"] = format_stamp(stamp)
     if scope == "user":
         history.counters.inboxed += 1

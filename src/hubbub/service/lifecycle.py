@@ -72,11 +72,11 @@ async def start(ctx: Context) -> None:
             stored_types[name] = ct
     ctx.channel_types = stored_types
     ctx.custom_roles = {r["name"] for r in await storage.list_roles()}
+    await ctx.broker.start(ctx.hub.handle)
     if ctx.history is not None:
         await ctx.history.start()
     if ctx.presence is not None:
         await ctx.presence.start()
-    await ctx.broker.start(ctx.hub.handle)
     ctx.webhooks = WebhookSender(
         storage, api_key=app.api_key, api_secret=app.api_secret,
         concurrency=settings.webhook_concurrency, horizon=settings.webhook_horizon)

@@ -28,7 +28,7 @@ from hubbub.auth import Principal
 from hubbub.core import events, permissions
 from hubbub.core.models import Channel, User, utcnow
 from hubbub.core.validation import check_id
-from hubbub.history import History, oldest_cursor, stream_name
+from hubbub.history import History, HistoryError, oldest_cursor, stream_name
 from hubbub.history.base import format_stamp, parse_stamp
 from hubbub.schemas import SyncRequest
 from hubbub.service import access, watching
@@ -84,6 +84,16 @@ async def sync(ctx: Context, principal: Principal, request: SyncRequest,
         else:
             readable.append((channel, cid))
     # act
+    try:
+        return await _answer(ctx, history, user, request, readable, inaccessible, after, now,
+                             connection_id)
+    except HistoryError as exc:
+        raise errors.InternalError("event history is unavailable") from exc
+
+
+async def _answer(ctx: Context, history: History, user: User, request: SyncRequest,
+                  readable: list[tuple[Channel, str]], inaccessible: list[str], after: int,
+                  now: int, connection_id: str | None) -> dict[str, Any]:
     pages = await history.read([stream_name("channel", cid) for _, cid in readable], after, now)
     entries: list[tuple[int, str, bytes]] = []
     for _, cid in readable:
