@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import redis.asyncio as redis_asyncio
 
-from hubbub.history import History, MemoryHistory, create_history
+from hubbub.history import History, HistoryError, MemoryHistory, create_history
 from hubbub.history.base import format_stamp, parse_stamp
 from hubbub.history.redis import RedisHistory, RedisPresence
 
@@ -181,4 +181,19 @@ async def test_presence_counts_connections_of_live_nodes_only() -> None:
         keys = [k async for k in history.client.scan_iter(match=f"{prefix}:*")]
         if keys:
             await history.client.delete(*keys)
+        await history.close()
+
+
+async def test_redis_failures_surface_as_history_errors() -> None:
+    from tests.conftest import free_port
+
+    history = RedisHistory(f"redis://127.0.0.1:{free_port()}/0", size=10, ttl=60, timeout=1)
+    try:
+        with pytest.raises(HistoryError):
+            await history.append("channel:a", T0, data(0))
+        with pytest.raises(HistoryError):
+            await history.read(["channel:a"], 0, T0)
+        with pytest.raises(HistoryError):
+            await history.take("user:u", 0, T0)
+    finally:
         await history.close()
