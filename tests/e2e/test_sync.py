@@ -141,3 +141,20 @@ def test_history_size_zero_switches_history_off(tmp_path: Path) -> None:
         assert "hubbub_history_events" not in httpx.get(f"{server.url}/metrics").text
     finally:
         server.stop()
+
+
+async def test_sync_with_watch_subscribes_the_connection(small_history: Server) -> None:
+    from hubbub.client import HubbubClient
+
+    sdk = sdk_client(small_history)
+    user = uid("ann")
+    channel_id = make_channel(sdk, [user])
+    cid = f"messaging:{channel_id}"
+    async with HubbubClient(small_history.url, str(small_history.api_key),
+                            sdk.create_token(user)) as conn:
+        answer = await conn.request("POST", "/sync", {
+            "channel_cids": [cid], "last_sync_at": ago(30), "watch": True})
+        assert [e["type"] for e in answer["events"]] == ["channel.created"]
+        sdk.channel("messaging", channel_id).send_event({"type": "tick", "n": 1}, user)
+        event = await conn.next_event(lambda e: e["type"] == "tick")
+        assert event["cid"] == cid
