@@ -32,7 +32,7 @@ async def emit(ctx: Context, scope: Literal["channel", "user"], key: str,
     to the broker.
 
     History first: a channel event (but the momentary ones, ``events.NOT_KEPT``) and a user
-    event for a user with no connection are recorded, and the history sets ``created_at``
+    custom event for a user with no connection are recorded, and the history sets ``created_at``
     (strictly increasing per channel or inbox, a cursor for ``/sync``); ``event`` is updated
     in place, so the caller's answer shows the same time. Recording before publishing means
     a client that watches, then syncs, finds every event either live or in history.
@@ -58,7 +58,9 @@ async def _record(ctx: Context, history: History, scope: Literal["channel", "use
     if scope == "channel":
         if event["type"] in events.NOT_KEPT:
             return
-    elif await inbox.is_connected(ctx, key):
+    # Inboxes keep user custom events; built-in ones to a user (e.g.
+    # notification.removed_from_channel) are what /sync works out for itself.
+    elif not events.is_custom(event["type"]) or await inbox.is_connected(ctx, key):
         return
     # Stored without created_at, which the stamp gives back on reading.
     created_at = event.pop("created_at", None)
