@@ -85,7 +85,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 async def _on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    if request.path == "/connect":
+    if request.path == "/connect" or request.path.startswith("/dashboard"):
+        # The dashboard is same-origin only: no CORS, and no API rate-limit headers.
         return
     response.headers.update({"Access-Control-Allow-Origin": "*"})
     verdict = request.get("ratelimit") or request.app[RATE_LIMITS_KEY].peek(
@@ -132,6 +133,10 @@ def create_app(settings: Settings) -> web.Application:
     application.router.add_get("/openapi.json", openapi.handler(application))
     for module in (users, channel_types, channels, events, app_routes, webhooks):
         application.add_routes(module.routes)
+    if settings.dashboard_enabled:
+        from hubbub import dashboard
+
+        dashboard.mount(application, settings, service)
     application.on_response_prepare.append(_on_prepare)
 
     async def lifecycle(app: web.Application) -> Any:

@@ -54,7 +54,18 @@ class Settings:
     #: Multiplier on Stream's per-app endpoint limits.
     rate_limit_scale: float = 1.0
     log_level: str = "INFO"
+    #: Serve the dashboard at ``/dashboard``. Unset: on when ``host`` is a loopback address.
+    dashboard: bool | None = None
+    #: Seconds a dashboard sign-in lasts.
+    dashboard_session_ttl: float = 12 * 3600.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dashboard_enabled(self) -> bool:
+        """The dashboard is on by default only where nobody else can reach it."""
+        if self.dashboard is not None:
+            return self.dashboard
+        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

@@ -1,0 +1,57 @@
+"""Webhooks: the receivers (URL and event types), recent deliveries with their status, attempts
+and last error, and dead letters re-queued with one click."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from hubbub import errors
+from hubbub.dashboard import ops
+from hubbub.dashboard.sessions import PATH
+from hubbub.dashboard.web import act, dashboard_of, describe, guarded, redirect, render
+
+routes = web.RouteTableDef()
+HOOKS = PATH + "/webhooks"
+
+
+def _time(value: float | None) -> str:
+    if not value:
+        return ""
+    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@routes.get(HOOKS)
+@guarded(page=True)
+async def webhooks(request: web.Request) -> web.Response:
+    service = dashboard_of(request).service
+    state = request.query.get("state") or None
+    error = None
+    found = []
+    try:
+        found = await ops.deliveries(service, state)
+    except errors.HubbubError as exc:
+        error = describe(exc)
+    figures = await ops.figures(service)
+    return render(request, "webhooks.html", receivers=ops.webhook_receivers(service),
+                  deliveries=found, counts=figures.webhooks, state=state or "",
+                  states=ops.WEBHOOK_STATES, time=_time, error=error)
+
+
+@routes.post(HOOKS + "/requeue")
+@guarded()
+async def requeue(request: web.Request) -> web.Response:
+    service = dashboard_of(request).service
+    ids = [str(i) for i in request["form"].getall("id", [])] or None
+    count: list[int] = []
+
+    async def run() -> None:
+        count.append(await ops.requeue(service, ids))
+
+    response = await act(request, HOOKS + "?state=dead", "", run)
+    if count:
+        # The message needs the count, known only after the action.
+        response = redirect(request, HOOKS + "?state=pending", kind="ok",
+                            text=f"{count[0]} dead letter(s) re-queued.")
+    return response

@@ -1,0 +1,219 @@
+"""Everything the dashboard asks of the server, in one place: the same use cases (and so the
+same validation, checks and events) as the REST API, called as a server-side client.
+
+The dashboard never writes to storage itself. It reads a few things the REST API also reads
+directly (the webhook outbox, this process's hub) and publishes the one control message that
+has no REST endpoint (disconnect a user).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from hubbub import errors
+from hubbub.auth import SERVER
+from hubbub.broker import Control
+from hubbub.core import defaults, permissions
+from hubbub.core.models import WebhookDelivery, utcnow
+from hubbub.schemas import (
+    EventInput,
+    PartialUpdateUsersRequest,
+    QueryChannelsRequest,
+    QueryMembersRequest,
+    QueryUsersRequest,
+    parse,
+)
+from hubbub.service import Service
+
+#: Boolean features of a channel type shown as one-click switches, most used first.
+FEATURES = ("custom_events", "typing_events", "read_events", "connect_events") + tuple(
+    k for k, v in defaults.BASE_CONFIG.items() if isinstance(v, bool) and k not in (
+        "custom_events", "typing_events", "read_events", "connect_events"))
+WEBHOOK_STATES = ("pending", "delivered", "dead")
+
+
+def credentials(service: Service) -> tuple[str, str]:
+    assert service.app is not None
+    return service.app.api_key, service.app.api_secret
+
+
+# overview ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    connections: int
+    users_online: int
+    watched_channels: int
+    webhooks: dict[str, int]
+
+
+async def figures(service: Service) -> Figures:
+    hub = service.hub
+    counts = {s: 0 for s in WEBHOOK_STATES} | await service.storage.count_webhooks()
+    return Figures(connections=len(hub.connections), users_online=len(hub.by_user),
+                   watched_channels=len(hub.watchers), webhooks=counts)
+
+
+def deliveries_total(service: Service) -> int:
+    return service.hub.deliveries
+
+
+# channel types -------------------------------------------------------------------------------
+
+def channel_types(service: Service) -> list[dict[str, Any]]:
+    return [service.channel_type_response(ct, command_names=True) | {"builtin": ct.builtin}
+            for _, ct in sorted(service.channel_types.items())]
+
+
+def channel_type(service: Service, name: str) -> dict[str, Any]:
+    ct = service.channel_type(name)
+    return service.channel_type_response(ct, command_names=True) | {"builtin": ct.builtin}
+
+
+async def create_channel_type(service: Service, name: str) -> None:
+    await service.create_channel_type({"name": name})
+
+
+async def delete_channel_type(service: Service, name: str) -> None:
+    await service.delete_channel_type(name)
+
+
+async def update_channel_type(service: Service, name: str, body: dict[str, Any]) -> None:
+    await service.update_channel_type(name, body)
+
+
+def grant_roles(service: Service, grants: dict[str, list[str]]) -> list[str]:
+    """Columns of the grants matrix: built-in roles, custom roles, and any role with grants."""
+    roles = list(permissions.BUILTIN_USER_ROLES) + list(permissions.BUILTIN_CHANNEL_ROLES)
+    roles += sorted(service.custom_roles)
+    return roles + sorted(r for r in grants if r not in roles)
+
+
+def channel_permissions() -> list[permissions.Permission]:
+    """Rows of the grants matrix: the permissions a channel type can grant."""
+    return sorted((p for p in permissions.PERMISSIONS.values() if p.level == "channel"),
+                  key=lambda p: p.id)
+
+
+# users ---------------------------------------------------------------------------------------
+
+async def search_users(service: Service, text: str, limit: int = 30) -> list[dict[str, Any]]:
+    conditions: dict[str, Any] = {}
+    if text:
+        conditions = {"$or": [{"id": {"$autocomplete": text}},
+                              {"name": {"$autocomplete": text}}]}
+    request = parse(QueryUsersRequest, {"filter_conditions": conditions, "limit": limit,
+                                        "sort": [{"field": "id", "direction": 1}],
+                                        "include_deactivated_users": True})
+    found = (await service.query_users(SERVER, request))["users"]
+    return [u | {"connections": service.hub.user_connection_count(u["id"])} for u in found]
+
+
+async def user(service: Service, user_id: str) -> dict[str, Any]:
+    found = await service.get_user(user_id)
+    return service.user_wire(found) | {
+        "connections": service.hub.user_connection_count(user_id),
+        "revoke_tokens_issued_before": found.revoke_tokens_issued_before}
+
+
+async def set_deactivated(service: Service, user_id: str, deactivated: bool) -> None:
+    await service.set_deactivated(user_id, deactivated)
+
+
+async def revoke_tokens(service: Service, user_id: str) -> None:
+    """Tokens issued before now stop working (as ``revokeUserToken``); open sockets stay open:
+    disconnect them too to force a new sign-in."""
+    request = parse(PartialUpdateUsersRequest, {"users": [
+        {"id": user_id, "set": {"revoke_tokens_issued_before": utcnow()}}]})
+    await service.partial_update_users(SERVER, request)
+
+
+async def disconnect(service: Service, user_id: str) -> None:
+    """Close every connection of the user on every node (code 4000: the SDK does not retry
+    with the same token before asking the app)."""
+    await service.get_user(user_id)
+    await service.broker.publish(Control("disconnect_user", {
+        "user_id": user_id, "code": 4000, "reason": "disconnected from the dashboard"}))
+
+
+# channels ------------------------------------------------------------------------------------
+
+async def channels(service: Service, channel_type: str, text: str,
+                   limit: int = 30) -> list[dict[str, Any]]:
+    conditions: dict[str, Any] = {}
+    if channel_type:
+        conditions["type"] = channel_type
+    if text:
+        conditions["id"] = {"$autocomplete": text}
+    request = parse(QueryChannelsRequest, {"filter_conditions": conditions, "limit": limit,
+                                           "member_limit": 0})
+    states = (await service.query_channels(SERVER, request, None))["channels"]
+    return [s["channel"] | {"watchers": service.hub.watcher_count(s["channel"]["cid"])}
+            for s in states]
+
+
+async def members(service: Service, channel_type: str, channel_id: str) -> list[dict[str, Any]]:
+    request = parse(QueryMembersRequest, {"type": channel_type, "id": channel_id, "limit": 300})
+    found = (await service.query_members(SERVER, request))["members"]
+    return [m | {"connections": service.hub.user_connection_count(m["user_id"])}
+            for m in found]
+
+
+def watcher_count(service: Service, cid: str) -> int:
+    return service.hub.watcher_count(cid)
+
+
+# events --------------------------------------------------------------------------------------
+
+async def send_test_event(service: Service, target: str, key: str, event_type: str,
+                          sender: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """Send an event server-side, exactly as ``POST .../event`` does (same checks: the type's
+    features, ``allowed_custom_event_types``, the size limit, the sender exists)."""
+    event = {**extra, "type": event_type}
+    if target == "channel":
+        channel_type, sep, channel_id = key.partition(":")
+        if not sep:
+            raise errors.InputError("pick a channel as type:id")
+        if sender:
+            event["user_id"] = sender
+        raw = orjson.dumps(event)
+        return await service.send_channel_event(SERVER, channel_type, channel_id,
+                                                parse(EventInput, event), len(raw))
+    raw = orjson.dumps(event)
+    await service.send_user_event(SERVER, key, event, len(raw))
+    return {"event": event}
+
+
+# webhooks ------------------------------------------------------------------------------------
+
+def webhook_receivers(service: Service) -> list[dict[str, Any]]:
+    settings = service.app_settings
+    out: list[dict[str, Any]] = []
+    if settings.get("webhook_url"):
+        out.append({"url": settings["webhook_url"], "event_types": settings.get(
+            "webhook_events") or [], "enabled": True, "kind": "webhook_url"})
+    for hook in settings.get("event_hooks") or []:
+        if isinstance(hook, dict) and hook.get("hook_type", "webhook") == "webhook":
+            out.append({"url": hook.get("webhook_url") or "", "enabled": hook.get(
+                "enabled") is not False, "event_types": hook.get("event_types") or [],
+                "kind": "event_hooks"})
+    return out
+
+
+async def deliveries(service: Service, state: str | None,
+                     limit: int = 50) -> list[WebhookDelivery]:
+    if state is not None and state not in WEBHOOK_STATES:
+        raise errors.InputError(f"state must be one of {', '.join(WEBHOOK_STATES)}")
+    return await service.storage.list_webhooks(state, limit, 0)
+
+
+async def requeue(service: Service, ids: list[str] | None) -> int:
+    """Dead letters back to pending, as ``POST /webhooks/deliveries/requeue`` does."""
+    count = await service.storage.requeue_dead_webhooks(ids, time.time())
+    if service.webhooks is not None:
+        service.webhooks.notify()
+    return count
