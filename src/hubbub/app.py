@@ -135,7 +135,7 @@ def create_app(settings: Settings) -> web.Application:
     if settings.dashboard_enabled:
         from hubbub import dashboard
 
-        dashboard.mount(application, settings, service)
+        dashboard.mount(application, settings, ctx)
     application.on_response_prepare.append(_on_prepare)
 
     async def lifecycle(app: web.Application) -> Any:

@@ -18,7 +18,7 @@ from hubbub.dashboard import hooks, live, overview, people, signin, types
 from hubbub.dashboard.ops import deliveries_total
 from hubbub.dashboard.sessions import PATH
 from hubbub.dashboard.web import DASHBOARD_KEY, Dashboard
-from hubbub.service import Service
+from hubbub.service import Context
 
 HERE = Path(__file__).parent
 
@@ -31,9 +31,9 @@ def templates() -> jinja2.Environment:
     return env
 
 
-def mount(application: web.Application, settings: Settings, service: Service) -> None:
+def mount(application: web.Application, settings: Settings, ctx: Context) -> None:
     """Add the dashboard's routes, static files and background sampler to ``application``."""
-    dash = Dashboard(settings=settings, service=service, templates=templates())
+    dash = Dashboard(settings=settings, ctx=ctx, templates=templates())
     application[DASHBOARD_KEY] = dash
     for module in (signin, overview, types, people, live, hooks):
         application.add_routes(module.routes)
@@ -41,7 +41,7 @@ def mount(application: web.Application, settings: Settings, service: Service) ->
     application.on_shutdown.append(live.close_streams)
 
     async def sampler(_app: web.Application) -> AsyncIterator[None]:
-        dash.sampler.start(lambda: deliveries_total(service))
+        dash.sampler.start(lambda: deliveries_total(ctx))
         yield
         await dash.sampler.stop()
 

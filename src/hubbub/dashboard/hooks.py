@@ -25,16 +25,16 @@ def _time(value: float | None) -> str:
 @routes.get(HOOKS)
 @guarded(page=True)
 async def webhooks(request: web.Request) -> web.Response:
-    service = dashboard_of(request).service
+    ctx = dashboard_of(request).ctx
     state = request.query.get("state") or None
     error = None
     found = []
     try:
-        found = await ops.deliveries(service, state)
+        found = await ops.deliveries(ctx, state)
     except errors.HubbubError as exc:
         error = describe(exc)
-    figures = await ops.figures(service)
-    return render(request, "webhooks.html", receivers=ops.webhook_receivers(service),
+    figures = await ops.figures(ctx)
+    return render(request, "webhooks.html", receivers=ops.webhook_receivers(ctx),
                   deliveries=found, counts=figures.webhooks, state=state or "",
                   states=ops.WEBHOOK_STATES, time=_time, error=error)
 
@@ -42,12 +42,12 @@ async def webhooks(request: web.Request) -> web.Response:
 @routes.post(HOOKS + "/requeue")
 @guarded()
 async def requeue(request: web.Request) -> web.Response:
-    service = dashboard_of(request).service
+    ctx = dashboard_of(request).ctx
     ids = [str(i) for i in request["form"].getall("id", [])] or None
     count: list[int] = []
 
     async def run() -> None:
-        count.append(await ops.requeue(service, ids))
+        count.append(await ops.requeue(ctx, ids))
 
     response = await act(request, HOOKS + "?state=dead", "", run)
     if count:

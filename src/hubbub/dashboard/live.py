@@ -39,10 +39,10 @@ def _target(query: Any) -> tuple[str, str] | None:
 @routes.get(LIVE)
 @guarded(page=True)
 async def live(request: web.Request) -> web.Response:
-    service = dashboard_of(request).service
+    ctx = dashboard_of(request).ctx
     target = _target(request.query)
     return render(request, "live.html", target=target,
-                  types=[t["name"] for t in ops.channel_types(service)])
+                  types=[t["name"] for t in ops.channel_types(ctx)])
 
 
 @routes.get(LIVE + "/stream")
@@ -67,7 +67,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={
         **SECURITY_HEADERS, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
     await response.prepare(request)
-    hub = dash.service.hub
+    hub = dash.ctx.hub
     hub.add_tap(scope, key, tap)
     dash.streams.add(queue)
     try:
@@ -98,7 +98,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
 @guarded()
 async def send(request: web.Request) -> web.Response:
     """Send a test event server-side; answers a small fragment (the live view stays open)."""
-    service = dashboard_of(request).service
+    ctx = dashboard_of(request).ctx
     form = request["form"]
     target = _target(form)
     event_type = str(form.get("type") or "").strip()
@@ -113,7 +113,7 @@ async def send(request: web.Request) -> web.Response:
             raise errors.InputError(f"the payload is not valid JSON: {exc}") from exc
         if not isinstance(extra, dict):
             raise errors.InputError("the payload must be a JSON object")
-        sent = await ops.send_test_event(service, target[0], target[1], event_type, sender,
+        sent = await ops.send_test_event(ctx, target[0], target[1], event_type, sender,
                                          extra)
     except errors.HubbubError as exc:
         return render(request, "_send_result.html", status=exc.status, error=describe(exc))

@@ -27,7 +27,11 @@ from hubbub.schemas import (
     QueryUsersRequest,
     parse,
 )
-from hubbub.service import Service
+from hubbub.service import Context
+from hubbub.service import channel_types as types_uc
+from hubbub.service import channels as channels_uc
+from hubbub.service import events as events_uc
+from hubbub.service import users as users_uc
 
 #: Boolean features of a channel type shown as one-click switches, most used first.
 FEATURES = ("custom_events", "typing_events", "read_events", "connect_events") + tuple(
@@ -36,9 +40,9 @@ FEATURES = ("custom_events", "typing_events", "read_events", "connect_events") +
 WEBHOOK_STATES = ("pending", "delivered", "dead")
 
 
-def credentials(service: Service) -> tuple[str, str]:
-    assert service.app is not None
-    return service.app.api_key, service.app.api_secret
+def credentials(ctx: Context) -> tuple[str, str]:
+    assert ctx.app is not None
+    return ctx.app.api_key, ctx.app.api_secret
 
 
 # overview ------------------------------------------------------------------------------------
@@ -51,45 +55,45 @@ class Figures:
     webhooks: dict[str, int]
 
 
-async def figures(service: Service) -> Figures:
-    hub = service.hub
-    counts = {s: 0 for s in WEBHOOK_STATES} | await service.storage.count_webhooks()
+async def figures(ctx: Context) -> Figures:
+    hub = ctx.hub
+    counts = {s: 0 for s in WEBHOOK_STATES} | await ctx.storage.count_webhooks()
     return Figures(connections=len(hub.connections), users_online=len(hub.by_user),
                    watched_channels=len(hub.watchers), webhooks=counts)
 
 
-def deliveries_total(service: Service) -> int:
-    return service.hub.deliveries
+def deliveries_total(ctx: Context) -> int:
+    return ctx.hub.deliveries
 
 
 # channel types -------------------------------------------------------------------------------
 
-def channel_types(service: Service) -> list[dict[str, Any]]:
-    return [service.channel_type_response(ct, command_names=True) | {"builtin": ct.builtin}
-            for _, ct in sorted(service.channel_types.items())]
+def channel_types(ctx: Context) -> list[dict[str, Any]]:
+    return [types_uc.response(ct, command_names=True) | {"builtin": ct.builtin}
+            for _, ct in sorted(ctx.channel_types.items())]
 
 
-def channel_type(service: Service, name: str) -> dict[str, Any]:
-    ct = service.channel_type(name)
-    return service.channel_type_response(ct, command_names=True) | {"builtin": ct.builtin}
+def channel_type(ctx: Context, name: str) -> dict[str, Any]:
+    ct = ctx.channel_type(name)
+    return types_uc.response(ct, command_names=True) | {"builtin": ct.builtin}
 
 
-async def create_channel_type(service: Service, name: str) -> None:
-    await service.create_channel_type({"name": name})
+async def create_channel_type(ctx: Context, name: str) -> None:
+    await types_uc.create_type(ctx, {"name": name})
 
 
-async def delete_channel_type(service: Service, name: str) -> None:
-    await service.delete_channel_type(name)
+async def delete_channel_type(ctx: Context, name: str) -> None:
+    await types_uc.delete_type(ctx, name)
 
 
-async def update_channel_type(service: Service, name: str, body: dict[str, Any]) -> None:
-    await service.update_channel_type(name, body)
+async def update_channel_type(ctx: Context, name: str, body: dict[str, Any]) -> None:
+    await types_uc.update_type(ctx, name, body)
 
 
-def grant_roles(service: Service, grants: dict[str, list[str]]) -> list[str]:
+def grant_roles(ctx: Context, grants: dict[str, list[str]]) -> list[str]:
     """Columns of the grants matrix: built-in roles, custom roles, and any role with grants."""
     roles = list(permissions.BUILTIN_USER_ROLES) + list(permissions.BUILTIN_CHANNEL_ROLES)
-    roles += sorted(service.custom_roles)
+    roles += sorted(ctx.custom_roles)
     return roles + sorted(r for r in grants if r not in roles)
 
 
@@ -101,7 +105,7 @@ def channel_permissions() -> list[permissions.Permission]:
 
 # users ---------------------------------------------------------------------------------------
 
-async def search_users(service: Service, text: str, limit: int = 30) -> list[dict[str, Any]]:
+async def search_users(ctx: Context, text: str, limit: int = 30) -> list[dict[str, Any]]:
     conditions: dict[str, Any] = {}
     if text:
         conditions = {"$or": [{"id": {"$autocomplete": text}},
@@ -109,40 +113,40 @@ async def search_users(service: Service, text: str, limit: int = 30) -> list[dic
     request = parse(QueryUsersRequest, {"filter_conditions": conditions, "limit": limit,
                                         "sort": [{"field": "id", "direction": 1}],
                                         "include_deactivated_users": True})
-    found = (await service.query_users(SERVER, request))["users"]
-    return [u | {"connections": service.hub.user_connection_count(u["id"])} for u in found]
+    found = (await users_uc.query_users(ctx, SERVER, request))["users"]
+    return [u | {"connections": ctx.hub.user_connection_count(u["id"])} for u in found]
 
 
-async def user(service: Service, user_id: str) -> dict[str, Any]:
-    found = await service.get_user(user_id)
-    return service.user_wire(found) | {
-        "connections": service.hub.user_connection_count(user_id),
+async def user(ctx: Context, user_id: str) -> dict[str, Any]:
+    found = await users_uc.get_user(ctx, user_id)
+    return ctx.user_wire(found) | {
+        "connections": ctx.hub.user_connection_count(user_id),
         "revoke_tokens_issued_before": found.revoke_tokens_issued_before}
 
 
-async def set_deactivated(service: Service, user_id: str, deactivated: bool) -> None:
-    await service.set_deactivated(user_id, deactivated)
+async def set_deactivated(ctx: Context, user_id: str, deactivated: bool) -> None:
+    await users_uc.set_deactivated(ctx, user_id, deactivated)
 
 
-async def revoke_tokens(service: Service, user_id: str) -> None:
+async def revoke_tokens(ctx: Context, user_id: str) -> None:
     """Tokens issued before now stop working (as ``revokeUserToken``); open sockets stay open:
     disconnect them too to force a new sign-in."""
     request = parse(PartialUpdateUsersRequest, {"users": [
         {"id": user_id, "set": {"revoke_tokens_issued_before": utcnow()}}]})
-    await service.partial_update_users(SERVER, request)
+    await users_uc.partial_update_users(ctx, SERVER, request)
 
 
-async def disconnect(service: Service, user_id: str) -> None:
+async def disconnect(ctx: Context, user_id: str) -> None:
     """Close every connection of the user on every node (code 4000: the SDK does not retry
     with the same token before asking the app)."""
-    await service.get_user(user_id)
-    await service.broker.publish(Control("disconnect_user", {
+    await users_uc.get_user(ctx, user_id)
+    await ctx.broker.publish(Control("disconnect_user", {
         "user_id": user_id, "code": 4000, "reason": "disconnected from the dashboard"}))
 
 
 # channels ------------------------------------------------------------------------------------
 
-async def channels(service: Service, channel_type: str, text: str,
+async def channels(ctx: Context, channel_type: str, text: str,
                    limit: int = 30) -> list[dict[str, Any]]:
     conditions: dict[str, Any] = {}
     if channel_type:
@@ -151,25 +155,25 @@ async def channels(service: Service, channel_type: str, text: str,
         conditions["id"] = {"$autocomplete": text}
     request = parse(QueryChannelsRequest, {"filter_conditions": conditions, "limit": limit,
                                            "member_limit": 0})
-    states = (await service.query_channels(SERVER, request, None))["channels"]
-    return [s["channel"] | {"watchers": service.hub.watcher_count(s["channel"]["cid"])}
+    states = (await channels_uc.query_channels(ctx, SERVER, request, None))["channels"]
+    return [s["channel"] | {"watchers": ctx.hub.watcher_count(s["channel"]["cid"])}
             for s in states]
 
 
-async def members(service: Service, channel_type: str, channel_id: str) -> list[dict[str, Any]]:
+async def members(ctx: Context, channel_type: str, channel_id: str) -> list[dict[str, Any]]:
     request = parse(QueryMembersRequest, {"type": channel_type, "id": channel_id, "limit": 300})
-    found = (await service.query_members(SERVER, request))["members"]
-    return [m | {"connections": service.hub.user_connection_count(m["user_id"])}
+    found = (await channels_uc.query_members(ctx, SERVER, request))["members"]
+    return [m | {"connections": ctx.hub.user_connection_count(m["user_id"])}
             for m in found]
 
 
-def watcher_count(service: Service, cid: str) -> int:
-    return service.hub.watcher_count(cid)
+def watcher_count(ctx: Context, cid: str) -> int:
+    return ctx.hub.watcher_count(cid)
 
 
 # events --------------------------------------------------------------------------------------
 
-async def send_test_event(service: Service, target: str, key: str, event_type: str,
+async def send_test_event(ctx: Context, target: str, key: str, event_type: str,
                           sender: str, extra: dict[str, Any]) -> dict[str, Any]:
     """Send an event server-side, exactly as ``POST .../event`` does (same checks: the type's
     features, ``allowed_custom_event_types``, the size limit, the sender exists)."""
@@ -181,17 +185,17 @@ async def send_test_event(service: Service, target: str, key: str, event_type: s
         if sender:
             event["user_id"] = sender
         raw = orjson.dumps(event)
-        return await service.send_channel_event(SERVER, channel_type, channel_id,
+        return await events_uc.send_channel_event(ctx, SERVER, channel_type, channel_id,
                                                 parse(EventInput, event), len(raw))
     raw = orjson.dumps(event)
-    await service.send_user_event(SERVER, key, event, len(raw))
+    await events_uc.send_user_event(ctx, SERVER, key, event, len(raw))
     return {"event": event}
 
 
 # webhooks ------------------------------------------------------------------------------------
 
-def webhook_receivers(service: Service) -> list[dict[str, Any]]:
-    settings = service.app_settings
+def webhook_receivers(ctx: Context) -> list[dict[str, Any]]:
+    settings = ctx.app_settings
     out: list[dict[str, Any]] = []
     if settings.get("webhook_url"):
         out.append({"url": settings["webhook_url"], "event_types": settings.get(
@@ -204,16 +208,16 @@ def webhook_receivers(service: Service) -> list[dict[str, Any]]:
     return out
 
 
-async def deliveries(service: Service, state: str | None,
+async def deliveries(ctx: Context, state: str | None,
                      limit: int = 50) -> list[WebhookDelivery]:
     if state is not None and state not in WEBHOOK_STATES:
         raise errors.InputError(f"state must be one of {', '.join(WEBHOOK_STATES)}")
-    return await service.storage.list_webhooks(state, limit, 0)
+    return await ctx.storage.list_webhooks(state, limit, 0)
 
 
-async def requeue(service: Service, ids: list[str] | None) -> int:
+async def requeue(ctx: Context, ids: list[str] | None) -> int:
     """Dead letters back to pending, as ``POST /webhooks/deliveries/requeue`` does."""
-    count = await service.storage.requeue_dead_webhooks(ids, time.time())
-    if service.webhooks is not None:
-        service.webhooks.notify()
+    count = await ctx.storage.requeue_dead_webhooks(ids, time.time())
+    if ctx.webhooks is not None:
+        ctx.webhooks.notify()
     return count

@@ -15,7 +15,7 @@ routes = web.RouteTableDef()
 
 async def _figures(request: web.Request) -> dict[str, Any]:
     dash = dashboard_of(request)
-    return {"figures": await ops.figures(dash.service), "sampler": dash.sampler}
+    return {"figures": await ops.figures(dash.ctx), "sampler": dash.sampler}
 
 
 @routes.get(PATH)

@@ -24,12 +24,12 @@ def _user_page(user_id: str) -> str:
 @routes.get(USERS)
 @guarded(page=True)
 async def users(request: web.Request) -> web.Response:
-    service = dashboard_of(request).service
+    ctx = dashboard_of(request).ctx
     text = request.query.get("q", "").strip()
     error = None
     found: list[dict[str, object]] = []
     try:
-        found = await ops.search_users(service, text)
+        found = await ops.search_users(ctx, text)
     except errors.HubbubError as exc:
         error = describe(exc)
     template = "_users_table.html" if request.headers.get("HX-Request") else "users.html"
@@ -39,9 +39,9 @@ async def users(request: web.Request) -> web.Response:
 @routes.get(USERS + "/{user_id}")
 @guarded(page=True)
 async def user(request: web.Request) -> web.Response:
-    service = dashboard_of(request).service
+    ctx = dashboard_of(request).ctx
     try:
-        found = await ops.user(service, request.match_info["user_id"])
+        found = await ops.user(ctx, request.match_info["user_id"])
     except errors.HubbubError as exc:
         return render(request, "error.html", status=exc.status, message=describe(exc))
     return render(request, "user.html", user=found)
@@ -58,41 +58,41 @@ ACTIONS = {
 @routes.post(USERS + "/{user_id}/{action}")
 @guarded()
 async def user_action(request: web.Request) -> web.Response:
-    service = dashboard_of(request).service
+    ctx = dashboard_of(request).ctx
     user_id = request.match_info["user_id"]
     found = ACTIONS.get(request.match_info["action"])
     if found is None:
         raise web.HTTPNotFound()
     done, fn = found
     return await act(request, _user_page(user_id), f"User {user_id!r} {done}.",
-                     lambda: fn(service, user_id))
+                     lambda: fn(ctx, user_id))
 
 
 @routes.get(CHANNELS)
 @guarded(page=True)
 async def channels(request: web.Request) -> web.Response:
-    service = dashboard_of(request).service
+    ctx = dashboard_of(request).ctx
     channel_type = request.query.get("type", "")
     text = request.query.get("q", "").strip()
     error = None
     found: list[dict[str, object]] = []
     try:
-        found = await ops.channels(service, channel_type, text)
+        found = await ops.channels(ctx, channel_type, text)
     except errors.HubbubError as exc:
         error = describe(exc)
     return render(request, "channels.html", channels=found, q=text, type=channel_type,
-                  types=[t["name"] for t in ops.channel_types(service)], error=error)
+                  types=[t["name"] for t in ops.channel_types(ctx)], error=error)
 
 
 @routes.get(CHANNELS + "/{type}/{id}")
 @guarded(page=True)
 async def channel(request: web.Request) -> web.Response:
-    service = dashboard_of(request).service
+    ctx = dashboard_of(request).ctx
     channel_type, channel_id = request.match_info["type"], request.match_info["id"]
     try:
-        found = await ops.members(service, channel_type, channel_id)
+        found = await ops.members(ctx, channel_type, channel_id)
     except errors.HubbubError as exc:
         return render(request, "error.html", status=exc.status, message=describe(exc))
     cid = f"{channel_type}:{channel_id}"
     return render(request, "channel.html", cid=cid, members=found,
-                  watchers=ops.watcher_count(service, cid))
+                  watchers=ops.watcher_count(ctx, cid))

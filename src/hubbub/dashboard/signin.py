@@ -60,7 +60,7 @@ async def signin(request: web.Request) -> web.Response:
     if wait > 0:
         return _form(request, 429, f"Too many failed sign-ins from this address: try again in "
                                    f"{math.ceil(wait)} seconds.", api_key, next_path)
-    key, secret = ops.credentials(dash.service)
+    key, secret = ops.credentials(dash.ctx)
     given_secret = str(form.get("api_secret") or "")
     # Both compared, in constant time, whatever the first gives.
     key_ok = hmac.compare_digest(api_key.encode(), key.encode())

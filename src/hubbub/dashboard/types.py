@@ -1,7 +1,7 @@
 """Channel types: list, create, delete; features switched with one click; allowed custom event
 types; grants per role as a matrix of checkboxes, with a reset to Stream's defaults.
 
-Every change is an ``UpdateChannelType`` of the service, with its validation: what the API
+Every change is an ``UpdateChannelType`` of the ctx, with its validation: what the API
 would refuse, the dashboard shows as refused.
 """
 
@@ -27,31 +27,31 @@ def _page(name: str) -> str:
 @routes.get(LIST)
 @guarded(page=True)
 async def list_types(request: web.Request) -> web.Response:
-    service = dashboard_of(request).service
-    return render(request, "channel_types.html", types=ops.channel_types(service),
+    ctx = dashboard_of(request).ctx
+    return render(request, "channel_types.html", types=ops.channel_types(ctx),
                   features=ops.FEATURES[:4])
 
 
 @routes.post(LIST)
 @guarded()
 async def create_type(request: web.Request) -> web.Response:
-    service = dashboard_of(request).service
+    ctx = dashboard_of(request).ctx
     name = str(request["form"].get("name") or "").strip()
     return await act(request, _page(name) if name else LIST, f"Channel type {name!r} created.",
-                     lambda: ops.create_channel_type(service, name))
+                     lambda: ops.create_channel_type(ctx, name))
 
 
 @routes.get(LIST + "/{name}")
 @guarded(page=True)
 async def show_type(request: web.Request) -> web.Response:
-    service = dashboard_of(request).service
+    ctx = dashboard_of(request).ctx
     try:
-        ct = ops.channel_type(service, request.match_info["name"])
+        ct = ops.channel_type(ctx, request.match_info["name"])
     except errors.NotFound as exc:
         return render(request, "error.html", status=404, message=describe(exc))
     grants = ct["grants"]
     return render(request, "channel_type.html", ct=ct, features=ops.FEATURES,
-                  roles=ops.grant_roles(service, grants),
+                  roles=ops.grant_roles(ctx, grants),
                   permissions=ops.channel_permissions(),
                   granted={(r, p) for r, ids in grants.items() for p in ids})
 
@@ -59,17 +59,17 @@ async def show_type(request: web.Request) -> web.Response:
 @routes.post(LIST + "/{name}/delete")
 @guarded()
 async def delete_type(request: web.Request) -> web.Response:
-    service = dashboard_of(request).service
+    ctx = dashboard_of(request).ctx
     name = request.match_info["name"]
     return await act(request, _page(name), f"Channel type {name!r} deleted.",
-                     lambda: ops.delete_channel_type(service, name),
+                     lambda: ops.delete_channel_type(ctx, name),
                      failed=f"Channel type {name!r} was not deleted: ", then=LIST)
 
 
 @routes.post(LIST + "/{name}/feature")
 @guarded()
 async def switch_feature(request: web.Request) -> web.Response:
-    service = dashboard_of(request).service
+    ctx = dashboard_of(request).ctx
     name = request.match_info["name"]
     form = request["form"]
     feature = str(form.get("feature") or "")
@@ -77,26 +77,26 @@ async def switch_feature(request: web.Request) -> web.Response:
     if feature not in ops.FEATURES:
         return await act(request, _page(name), "", _refuse(f"unknown feature {feature!r}"))
     return await act(request, _page(name), f"{feature} switched {'on' if on else 'off'}.",
-                     lambda: ops.update_channel_type(service, name, {feature: on}))
+                     lambda: ops.update_channel_type(ctx, name, {feature: on}))
 
 
 @routes.post(LIST + "/{name}/custom-event-types")
 @guarded()
 async def set_custom_event_types(request: web.Request) -> web.Response:
-    service = dashboard_of(request).service
+    ctx = dashboard_of(request).ctx
     name = request.match_info["name"]
     raw = str(request["form"].get("types") or "")
     types = [t.strip() for t in raw.replace("\n", ",").split(",") if t.strip()]
     done = ("Any custom event type is accepted." if not types
             else f"Custom event types allowed: {', '.join(types)}.")
     return await act(request, _page(name), done, lambda: ops.update_channel_type(
-        service, name, {"allowed_custom_event_types": types}))
+        ctx, name, {"allowed_custom_event_types": types}))
 
 
 @routes.post(LIST + "/{name}/grants")
 @guarded()
 async def set_grants(request: web.Request) -> web.Response:
-    service = dashboard_of(request).service
+    ctx = dashboard_of(request).ctx
     name = request.match_info["name"]
     form = request["form"]
     roles = [str(r) for r in form.getall("role", [])]
@@ -106,16 +106,16 @@ async def set_grants(request: web.Request) -> web.Response:
         if role in grants:
             grants[role].append(permission)
     return await act(request, _page(name), "Grants saved.", lambda: ops.update_channel_type(
-        service, name, {"grants": grants}))
+        ctx, name, {"grants": grants}))
 
 
 @routes.post(LIST + "/{name}/grants/reset")
 @guarded()
 async def reset_grants(request: web.Request) -> web.Response:
-    service = dashboard_of(request).service
+    ctx = dashboard_of(request).ctx
     name = request.match_info["name"]
     return await act(request, _page(name), "Grants reset to Stream's defaults.",
-                     lambda: ops.update_channel_type(service, name, {"grants": None}))
+                     lambda: ops.update_channel_type(ctx, name, {"grants": None}))
 
 
 def _refuse(message: str):  # type: ignore[no-untyped-def]

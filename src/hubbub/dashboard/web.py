@@ -35,7 +35,7 @@ from hubbub.dashboard.sessions import (
     SignInLimiter,
 )
 from hubbub.dashboard.stats import Sampler
-from hubbub.service import Service
+from hubbub.service import Context
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -53,7 +53,7 @@ class Dashboard:
     """The dashboard's state, one per application."""
 
     settings: Settings
-    service: Service
+    ctx: Context
     templates: jinja2.Environment
     limiter: SignInLimiter = field(default_factory=SignInLimiter)
     sampler: Sampler = field(default_factory=Sampler)
@@ -64,8 +64,8 @@ class Dashboard:
     def session_codec(self) -> SessionCodec:
         # Built on first use: the app (and its secret) is loaded when the server starts.
         if self.codec is None:
-            assert self.service.app is not None
-            self.codec = SessionCodec(self.service.app.api_secret,
+            assert self.ctx.app is not None
+            self.codec = SessionCodec(self.ctx.app.api_secret,
                                       self.settings.dashboard_session_ttl)
         return self.codec
 
