@@ -14,6 +14,7 @@ Guarantees:
 from __future__ import annotations
 
 import base64
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from hubbub.dashboard.sessions import (
 )
 from hubbub.dashboard.stats import Sampler
 from hubbub.service import Context
+
+log = logging.getLogger(__name__)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -159,7 +162,16 @@ def guarded(*, page: bool = False) -> Callable[[View], View]:
                     return web.Response(status=403, headers=SECURITY_HEADERS,
                                         text="Refused: the form's CSRF token is missing or wrong."
                                              " Reload the page and try again.")
-            return await fn(request)
+            try:
+                return await fn(request)
+            except (errors.HubbubError, web.HTTPException):
+                raise
+            except Exception:
+                # Shown, not swallowed: an HTML page for the operator, the details in the log.
+                log.exception("dashboard failure on %s %s", request.method, request.path)
+                return render(request, "error.html", status=500,
+                              message="Internal error (storage or broker unavailable, or a "
+                                      "bug): the server log has the details.")
 
         handler.__name__ = fn.__name__
         handler.__doc__ = fn.__doc__

@@ -4,7 +4,7 @@
 //
 //   HUBBUB_URL, HUBBUB_API_KEY, HUBBUB_USER, HUBBUB_TOKEN, HUBBUB_CHANNEL (type:id)
 //
-// stdout, one JSON object per line: {"ready": connection_id}, {"event": {...}},
+// stdout, one JSON object per line: {"ready": connection_id}, {"event": {...}}, {"closed": code},
 //   {"sent": {...}} or {"refused": {status, code, message}} after each command.
 // stdin, one JSON object per line: {"op": "send", "event": {...}} | {"op": "quit"}
 
@@ -20,7 +20,15 @@ function emit(obj) {
 
 const env = process.env;
 const [channelType, channelId] = env.HUBBUB_CHANNEL.split(':');
-const client = new StreamChat(env.HUBBUB_API_KEY, { baseURL: env.HUBBUB_URL });
+const client = new StreamChat(env.HUBBUB_API_KEY, {
+  baseURL: env.HUBBUB_URL,
+  // The SDK reports each socket close through its logger: the close code the server sent.
+  logger: (_level, message, extra) => {
+    if (message.startsWith('connection:onclose()') && typeof extra?.event?.code === 'number') {
+      emit({ closed: extra.event.code });
+    }
+  },
+});
 const timer = setTimeout(() => {
   emit({ error: { message: 'client ran for more than 120 s' } });
   process.exit(1);
