@@ -75,7 +75,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 status = 200 if receiver.accept else 400
                 receiver.seen.append((self.headers["X-Webhook-Id"], status))
