@@ -1,14 +1,12 @@
 """Everything the dashboard asks of the server, in one place: the same use cases (and so the
 same validation, checks and events) as the REST API, called as a server-side client.
 
-The dashboard never writes to storage itself. It reads a few things the REST API also reads
-directly (the webhook outbox, this process's hub) and publishes the one control message that
-has no REST endpoint (disconnect a user).
+The dashboard never writes to storage or the broker itself; it reads this process's hub for the
+figures that only it knows (connections, watchers, events heard).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +14,6 @@ import orjson
 
 from hubbub import errors
 from hubbub.auth import SERVER
-from hubbub.broker import Control
 from hubbub.core import defaults, permissions
 from hubbub.core.models import WebhookDelivery, utcnow
 from hubbub.schemas import (
@@ -32,12 +29,13 @@ from hubbub.service import channel_types as types_uc
 from hubbub.service import channels as channels_uc
 from hubbub.service import events as events_uc
 from hubbub.service import users as users_uc
+from hubbub.service import webhooks as webhooks_uc
 
 #: Boolean features of a channel type shown as one-click switches, most used first.
 FEATURES = ("custom_events", "typing_events", "read_events", "connect_events") + tuple(
     k for k, v in defaults.BASE_CONFIG.items() if isinstance(v, bool) and k not in (
         "custom_events", "typing_events", "read_events", "connect_events"))
-WEBHOOK_STATES = ("pending", "delivered", "dead")
+WEBHOOK_STATES = webhooks_uc.STATES
 
 
 def credentials(ctx: Context) -> tuple[str, str]:
@@ -57,7 +55,7 @@ class Figures:
 
 async def figures(ctx: Context) -> Figures:
     hub = ctx.hub
-    counts = {s: 0 for s in WEBHOOK_STATES} | await ctx.storage.count_webhooks()
+    counts = await webhooks_uc.counts(ctx)
     return Figures(connections=len(hub.connections), users_online=len(hub.by_user),
                    watched_channels=len(hub.watchers), webhooks=counts)
 
@@ -139,9 +137,7 @@ async def revoke_tokens(ctx: Context, user_id: str) -> None:
 async def disconnect(ctx: Context, user_id: str) -> None:
     """Close every connection of the user on every node (code 4000: the SDK does not retry
     with the same token before asking the app)."""
-    await users_uc.get_user(ctx, user_id)
-    await ctx.broker.publish(Control("disconnect_user", {
-        "user_id": user_id, "code": 4000, "reason": "disconnected from the dashboard"}))
+    await users_uc.disconnect(ctx, user_id, "disconnected from the dashboard")
 
 
 # channels ------------------------------------------------------------------------------------
@@ -210,14 +206,9 @@ def webhook_receivers(ctx: Context) -> list[dict[str, Any]]:
 
 async def deliveries(ctx: Context, state: str | None,
                      limit: int = 50) -> list[WebhookDelivery]:
-    if state is not None and state not in WEBHOOK_STATES:
-        raise errors.InputError(f"state must be one of {', '.join(WEBHOOK_STATES)}")
-    return await ctx.storage.list_webhooks(state, limit, 0)
+    return await webhooks_uc.list_deliveries(ctx, state, limit, 0)
 
 
 async def requeue(ctx: Context, ids: list[str] | None) -> int:
     """Dead letters back to pending, as ``POST /webhooks/deliveries/requeue`` does."""
-    count = await ctx.storage.requeue_dead_webhooks(ids, time.time())
-    if ctx.webhooks is not None:
-        ctx.webhooks.notify()
-    return count
+    return await webhooks_uc.requeue_dead(ctx, ids)
