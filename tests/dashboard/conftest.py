@@ -28,9 +28,6 @@ NODE = shutil.which("node")
 JS_CLIENT = Path(__file__).parent / "js" / "client.mjs"
 SDK_MODULES = Path(__file__).parents[1] / "sdk" / "js" / "node_modules" / "stream-chat"
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason=f"{CHROMIUM} is missing (make test installs chromium)")
-
 needs_node = pytest.mark.skipif(
     NODE is None or not SDK_MODULES.is_dir(),
     reason="node or tests/sdk/js/node_modules is missing: run `npm ci` in tests/sdk/js")

@@ -32,7 +32,9 @@ async def users(request: web.Request) -> web.Response:
         found = await ops.search_users(ctx, text)
     except errors.HubbubError as exc:
         error = describe(exc)
-    template = "_users_table.html" if request.headers.get("HX-Request") else "users.html"
+    # htmx's search asks for the table alone; a history restore or a plain visit, the page.
+    fragment = request.headers.get("HX-Target") == "users-table"
+    template = "_users_table.html" if fragment else "users.html"
     return render(request, template, users=found, q=text, error=error)
 
 
