@@ -109,12 +109,25 @@ def test_sign_in_form_from_another_site_is_refused(server: Server) -> None:
     assert "hubbub_dashboard=" not in answer.headers.get("set-cookie", "")
 
 
-def test_dashboard_can_be_switched_off(tmp_path: Any) -> None:
-    from tests.conftest import start_server
+def test_dashboard_is_on_by_default_on_loopback_and_can_be_switched_off(
+        monkeypatch: Any) -> None:
+    from hubbub.app import create_app
+    from hubbub.cli import build_parser
+    from hubbub.config import Settings
 
-    srv = start_server(tmp_path, env={"HUBBUB_DASHBOARD": "false"})
-    try:
-        assert httpx.get(srv.url + "/dashboard/signin").status_code == 404
-        assert httpx.get(srv.url + "/healthz").status_code == 200
-    finally:
-        srv.stop()
+    def served(argv: list[str]) -> bool:
+        args = vars(build_parser().parse_args(["serve", *argv]))
+        settings = Settings.from_env(host=args["host"], dashboard=args["dashboard"],
+                                     database_url="sqlite:///:memory:")
+        routes = {r.resource.canonical for r in create_app(settings).router.routes()
+                  if r.resource is not None}
+        return "/dashboard/signin" in routes
+
+    monkeypatch.delenv("HUBBUB_DASHBOARD", raising=False)
+    assert served([]) and served(["--host", "::1"])
+    assert not served(["--no-dashboard"])
+    assert not served(["--host", "0.0.0.0"])
+    assert served(["--host", "0.0.0.0", "--dashboard"])
+    monkeypatch.setenv("HUBBUB_DASHBOARD", "false")
+    assert not served([])
+    assert served(["--dashboard"])

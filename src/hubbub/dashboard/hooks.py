@@ -10,7 +10,7 @@ from aiohttp import web
 from hubbub import errors
 from hubbub.dashboard import ops
 from hubbub.dashboard.sessions import PATH
-from hubbub.dashboard.web import act, dashboard_of, describe, guarded, redirect, render
+from hubbub.dashboard.web import dashboard_of, describe, guarded, redirect, render
 
 routes = web.RouteTableDef()
 HOOKS = PATH + "/webhooks"
@@ -42,16 +42,12 @@ async def webhooks(request: web.Request) -> web.Response:
 @routes.post(HOOKS + "/requeue")
 @guarded()
 async def requeue(request: web.Request) -> web.Response:
+    """Re-queue the dead letters named by the form's ``id`` fields, or all of them."""
     ctx = dashboard_of(request).ctx
     ids = [str(i) for i in request["form"].getall("id", [])] or None
-    count: list[int] = []
-
-    async def run() -> None:
-        count.append(await ops.requeue(ctx, ids))
-
-    response = await act(request, HOOKS + "?state=dead", "", run)
-    if count:
-        # The message needs the count, known only after the action.
-        response = redirect(request, HOOKS + "?state=pending", kind="ok",
-                            text=f"{count[0]} dead letter(s) re-queued.")
-    return response
+    try:
+        count = await ops.requeue(ctx, ids)
+    except errors.HubbubError as exc:
+        return redirect(request, HOOKS + "?state=dead", kind="error", text=describe(exc))
+    return redirect(request, HOOKS + "?state=pending", kind="ok",
+                    text=f"{count} dead letter(s) re-queued.")

@@ -18,7 +18,14 @@ from aiohttp import web
 from hubbub import errors
 from hubbub.dashboard import ops
 from hubbub.dashboard.sessions import PATH
-from hubbub.dashboard.web import SECURITY_HEADERS, dashboard_of, describe, guarded, render
+from hubbub.dashboard.web import (
+    DASHBOARD_KEY,
+    SECURITY_HEADERS,
+    dashboard_of,
+    describe,
+    guarded,
+    render,
+)
 
 routes = web.RouteTableDef()
 LIVE = PATH + "/live"
@@ -122,8 +129,6 @@ async def send(request: web.Request) -> web.Response:
 
 async def close_streams(app: web.Application) -> None:
     """At shutdown: end every live stream, so the server stops without waiting for browsers."""
-    from hubbub.dashboard.web import DASHBOARD_KEY
-
     for queue in list(app[DASHBOARD_KEY].streams):
         with contextlib.suppress(asyncio.QueueFull):
             queue.put_nowait(None)

@@ -14,7 +14,7 @@ from aiohttp import web
 from hubbub import errors
 from hubbub.dashboard import ops
 from hubbub.dashboard.sessions import PATH
-from hubbub.dashboard.web import act, dashboard_of, describe, guarded, render
+from hubbub.dashboard.web import act, dashboard_of, describe, guarded, redirect, render
 
 routes = web.RouteTableDef()
 LIST = PATH + "/channel-types"
@@ -75,7 +75,7 @@ async def switch_feature(request: web.Request) -> web.Response:
     feature = str(form.get("feature") or "")
     on = form.get("value") == "on"
     if feature not in ops.FEATURES:
-        return await act(request, _page(name), "", _refuse(f"unknown feature {feature!r}"))
+        return redirect(request, _page(name), kind="error", text=f"Unknown feature {feature!r}.")
     return await act(request, _page(name), f"{feature} switched {'on' if on else 'off'}.",
                      lambda: ops.update_channel_type(ctx, name, {feature: on}))
 
@@ -117,9 +117,3 @@ async def reset_grants(request: web.Request) -> web.Response:
     return await act(request, _page(name), "Grants reset to Stream's defaults.",
                      lambda: ops.update_channel_type(ctx, name, {"grants": None}))
 
-
-def _refuse(message: str):  # type: ignore[no-untyped-def]
-    async def refuse() -> None:
-        raise errors.InputError(message)
-
-    return refuse

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -193,6 +192,3 @@ async def act(request: web.Request, default: str, done: str,
                         text=f"{failed}{describe(exc)}")
     return redirect(request, then or back_to(form, default), kind="ok", text=done)
 
-
-def now() -> float:
-    return time.time()
