@@ -57,7 +57,7 @@ def test_requests_without_session_or_with_forged_csrf_are_refused(
     form = {"feature": "custom_events", "value": "off"}
 
     anonymous = httpx.post(server.url + switch, data={**form, "csrf_token": "x"})
-    assert anonymous.status_code == 401
+    assert anonymous.status_code == 401 and "sign in again" in anonymous.text
     page = httpx.get(server.url + "/dashboard/users")
     assert page.status_code == 303 and "/dashboard/signin" in page.headers["location"]
     forged_cookie = httpx.post(server.url + switch, data={**form, "csrf_token": "x"},

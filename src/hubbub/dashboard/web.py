@@ -151,7 +151,11 @@ def guarded(*, page: bool = False) -> Callable[[View], View]:
                     target = request.path_qs
                     return web.Response(status=303, headers={
                         "Location": f"{PATH}/signin?next={quote(target, safe='')}"})
-                return web.Response(status=401, text="Sign in first.", headers=SECURITY_HEADERS)
+                # An htmx request swaps this into the page: say so, with the way back in.
+                return web.Response(
+                    status=401, content_type="text/html", headers=SECURITY_HEADERS,
+                    text=f'<div class="flash flash-error" role="alert">Your session ended: '
+                         f'<a href="{PATH}/signin">sign in again</a>.</div>')
             request["session"] = session
             if request.method == "POST":
                 form = await request.post()

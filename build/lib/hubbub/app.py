@@ -1,0 +1,152 @@
+"""The aiohttp application: routes, the one place errors become Stream's error body, CORS,
+rate-limit headers, and the service's lifecycle."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from hubbub import errors, openapi, service
+from hubbub.broker import BrokerError, create_broker
+from hubbub.config import Settings
+from hubbub.http import app as app_routes
+from hubbub.http import channel_types, channels, events, users, webhooks
+from hubbub.http.base import (
+    CONTEXT_KEY,
+    RATE_LIMITS_KEY,
+    SETTINGS_KEY,
+    duration_since,
+    json_response,
+)
+from hubbub.metrics import metrics_handler
+from hubbub.ratelimit import RateLimits
+from hubbub.storage.base import StorageError
+from hubbub.storage.sql import SqlStorage
+from hubbub.ws import connect
+
+log = logging.getLogger(__name__)
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": (
+        "Authorization, stream-auth-type, X-Stream-Client, x-client-request-id, Content-Type, "
+        "x-stream-ext"),
+    "Access-Control-Max-Age": "86400",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def render_error(request: web.Request, exc: errors.HubbubError, started: float) -> web.Response:
+    body = errors.error_body(exc, operation=request.get("operation"),
+                             duration=duration_since(started))
+    return json_response(body, exc.status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure leaves as Stream's error body; a client's mistake is never a 500."""
+    started = time.perf_counter()
+    if request.method == "OPTIONS":
+        return web.Response(status=204, headers=CORS_HEADERS)
+    try:
+        return await handler(request)
+    except errors.HubbubError as exc:
+        return render_error(request, exc, started)
+    except web.HTTPNotFound:
+        return render_error(request, errors.RouteNotFound(
+            f"no such endpoint: {request.method} {request.path}"), started)
+    except web.HTTPMethodNotAllowed:
+        return render_error(request, errors.MethodNotAllowed(
+            f"method {request.method} is not allowed on {request.path}"), started)
+    except web.HTTPRequestEntityTooLarge:
+        return render_error(request, errors.PayloadTooBig(
+            f"request body is larger than {request.app[SETTINGS_KEY].max_body_bytes} bytes"),
+            started)
+    except web.HTTPException as exc:
+        return render_error(request, errors.InputError(exc.reason or "bad request"), started)
+    except BrokerError:
+        log.exception("broker failure on %s %s", request.method, request.path)
+        return render_error(request, errors.InternalError("event broker is unavailable"),
+                            started)
+    except StorageError:
+        log.exception("storage failure on %s %s", request.method, request.path)
+        return render_error(request, errors.InternalError("storage is unavailable"), started)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return render_error(request, errors.InternalError("internal error"), started)
+
+
+async def _on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path == "/connect" or request.path.startswith("/dashboard"):
+        # The dashboard is same-origin only: no CORS, and no API rate-limit headers.
+        return
+    response.headers.update({"Access-Control-Allow-Origin": "*"})
+    verdict = request.get("ratelimit") or request.app[RATE_LIMITS_KEY].peek(
+        request.get("operation") or "Other", "web")
+    response.headers["x-ratelimit-limit"] = str(verdict.limit)
+    response.headers["x-ratelimit-remaining"] = str(verdict.remaining)
+    response.headers["x-ratelimit-reset"] = str(verdict.reset)
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One readable line per request. The path only: query strings carry tokens (WebSocket
+    ``authorization``) and must never reach a log."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info("%s %s %s %s %.1fms", request.remote, request.method, request.path,
+                         response.status, time * 1000)
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return json_response({"status": "ok"}, 200)
+
+
+async def hi(_request: web.Request) -> web.Response:
+    # Every success body carries ``duration``, even the warm-up ping's.
+    return json_response({"duration": duration_since(time.perf_counter())}, 200)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The whole server as one aiohttp application (REST and WebSocket on one port)."""
+    application = web.Application(middlewares=[error_middleware],
+                                  client_max_size=settings.max_body_bytes)
+    ctx = service.create_context(settings, SqlStorage(settings.database_url),
+                                 create_broker(settings.broker_url))
+    application[CONTEXT_KEY] = ctx
+    application[SETTINGS_KEY] = settings
+    rate_limits = RateLimits(enabled=settings.rate_limits, per_user=settings.rate_limit_per_user,
+                             scale=settings.rate_limit_scale)
+    application[RATE_LIMITS_KEY] = rate_limits
+    application.router.add_get("/healthz", healthz)
+    application.router.add_get("/hi", hi)
+    application.router.add_get("/connect", connect.handle)
+    application.on_shutdown.append(connect.close_connections)
+    application.router.add_get("/metrics", metrics_handler(ctx))
+    application.router.add_get("/openapi.json", openapi.handler(application))
+    for module in (users, channel_types, channels, events, app_routes, webhooks):
+        application.add_routes(module.routes)
+    if settings.dashboard_enabled:
+        from hubbub import dashboard
+
+        dashboard.mount(application, settings, ctx)
+    application.on_response_prepare.append(_on_prepare)
+
+    async def lifecycle(app: web.Application) -> Any:
+        await service.start(ctx)
+        if ctx.created_credentials:
+            assert ctx.app is not None
+            print(f"Created a new app. API key: {ctx.app.api_key}  "
+                  f"API secret: {ctx.app.api_secret}\n"
+                  "These are shown once; they are kept in the database.", flush=True)
+        yield
+        await service.stop(ctx)
+
+    application.cleanup_ctx.append(lifecycle)
+    return application

@@ -1,0 +1,211 @@
+"""This node's connections: who watches which channel, which connections each user has.
+
+The hub is the only thing that writes events to sockets. It receives every message from the
+broker and writes it to the connections concerned.
+
+Fan-out cost is kept to one ``transport.write`` per recipient: the server's WebSocket frames are
+unmasked, so the frame (header + JSON) is built once per event and the same bytes go to every
+watcher. Nothing awaits a recipient. Each connection's pending output is bounded: a client whose
+kernel and transport buffers hold more than ``write_limit`` bytes has fallen behind, and it is
+dropped (abnormal closure, so its SDK reconnects) rather than being allowed to grow memory or
+slow anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hubbub.broker.base import Control, Delivery, Message
+
+log = logging.getLogger(__name__)
+
+#: A tap: called with (scope, key, payload) for each delivery it listens to.
+Tap = Callable[[str, str, bytes], None]
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked, final WebSocket text frame (RFC 6455 section 5.2) carrying ``payload``."""
+    n = len(payload)
+    if n < 126:
+        header = struct.pack("!BB", 0x81, n)
+    elif n < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, n)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, n)
+    return header + payload
+
+
+@dataclass(eq=False, slots=True)
+class Connection:
+    """One WebSocket of one user. ``transport`` is the socket's asyncio transport."""
+
+    id: str
+    user_id: str
+    transport: asyncio.Transport
+    #: Called once when the hub drops the connection (slow consumer or shutdown).
+    on_drop: Callable[[int, str], None]
+    #: Anonymous connections have a made-up user id; anonymous REST calls may watch with them.
+    anonymous: bool = False
+    watching: set[str] = field(default_factory=set)
+    dropped: bool = False
+
+    def write(self, frame: bytes, limit: int) -> bool:
+        """Queue ``frame`` without waiting. False (and the connection dropped) past ``limit``."""
+        if self.dropped:
+            return False
+        transport = self.transport
+        if transport.is_closing():
+            return False
+        if transport.get_write_buffer_size() > limit:
+            self.drop(1013, "client is too slow to keep up with its events")
+            return False
+        transport.write(frame)
+        return True
+
+    def drop(self, code: int, reason: str) -> None:
+        if not self.dropped:
+            self.dropped = True
+            self.on_drop(code, reason)
+
+
+class Hub:
+    """Connections of this process, indexed by id, by user and by watched channel."""
+
+    def __init__(self, *, write_limit: int) -> None:
+        self.write_limit = write_limit
+        self.connections: dict[str, Connection] = {}
+        self.by_user: dict[str, dict[str, Connection]] = {}
+        self.watchers: dict[str, dict[str, Connection]] = {}
+        #: Handlers of control messages that concern more than connections (e.g. caches).
+        self.control_handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
+        #: Extra listeners (the dashboard's live view) of one channel's (``("channel", cid)``)
+        #: or one user's (``("user", user_id)``: its user events and the events of the channels
+        #: its connections here watch) deliveries. Called synchronously; they must not block.
+        self.taps: dict[tuple[str, str], set[Tap]] = {}
+        #: Deliveries handled so far (every node hears every delivery: a cluster-wide count).
+        self.deliveries = 0
+
+    # registry ------------------------------------------------------------------------------
+
+    def add(self, conn: Connection) -> None:
+        self.connections[conn.id] = conn
+        self.by_user.setdefault(conn.user_id, {})[conn.id] = conn
+
+    def remove(self, conn: Connection) -> list[str]:
+        """Forget ``conn``; return the channels it was watching."""
+        self.connections.pop(conn.id, None)
+        user_conns = self.by_user.get(conn.user_id)
+        if user_conns is not None:
+            user_conns.pop(conn.id, None)
+            if not user_conns:
+                del self.by_user[conn.user_id]
+        watched = list(conn.watching)
+        for cid in watched:
+            self._unwatch(conn, cid)
+        return watched
+
+    def get(self, connection_id: str) -> Connection | None:
+        return self.connections.get(connection_id)
+
+    def is_online(self, user_id: str) -> bool:
+        return user_id in self.by_user
+
+    def user_connection_count(self, user_id: str) -> int:
+        return len(self.by_user.get(user_id, ()))
+
+    # watching ------------------------------------------------------------------------------
+
+    def watch(self, conn: Connection, cid: str) -> bool:
+        """Subscribe; True if it was not watching already."""
+        if cid in conn.watching:
+            return False
+        conn.watching.add(cid)
+        self.watchers.setdefault(cid, {})[conn.id] = conn
+        return True
+
+    def unwatch(self, conn: Connection, cid: str) -> bool:
+        if cid not in conn.watching:
+            return False
+        self._unwatch(conn, cid)
+        return True
+
+    def _unwatch(self, conn: Connection, cid: str) -> None:
+        conn.watching.discard(cid)
+        watchers = self.watchers.get(cid)
+        if watchers is not None:
+            watchers.pop(conn.id, None)
+            if not watchers:
+                del self.watchers[cid]
+
+    def watcher_count(self, cid: str) -> int:
+        return len(self.watchers.get(cid, ()))
+
+    def watching_users(self, cid: str) -> list[str]:
+        return list(dict.fromkeys(c.user_id for c in self.watchers.get(cid, {}).values()))
+
+    def is_user_watching(self, cid: str, user_id: str) -> bool:
+        return any(c.user_id == user_id for c in self.watchers.get(cid, {}).values())
+
+    # delivery ------------------------------------------------------------------------------
+
+    def handle(self, message: Message) -> None:
+        """The broker's handler: deliver an event, or apply a control message."""
+        if isinstance(message, Delivery):
+            targets = (self.watchers if message.scope == "channel" else self.by_user).get(
+                message.key)
+            if targets:
+                self.write_many(list(targets.values()), message.payload)
+            self.deliveries += 1
+            if self.taps:
+                self._tap(message)
+        elif isinstance(message, Control):
+            self._control(message.op, message.args)
+
+    def write_many(self, conns: Iterable[Connection], payload: bytes) -> None:
+        frame = text_frame(payload)
+        limit = self.write_limit
+        for conn in conns:
+            conn.write(frame, limit)
+
+    # taps ----------------------------------------------------------------------------------
+
+    def add_tap(self, scope: str, key: str, tap: Tap) -> None:
+        self.taps.setdefault((scope, key), set()).add(tap)
+
+    def remove_tap(self, scope: str, key: str, tap: Tap) -> None:
+        found = self.taps.get((scope, key))
+        if found is not None:
+            found.discard(tap)
+            if not found:
+                del self.taps[(scope, key)]
+
+    def _tap(self, message: Delivery) -> None:
+        listeners = set(self.taps.get((message.scope, message.key), ()))
+        if message.scope == "channel":
+            for (scope, user_id), taps in self.taps.items():
+                if scope == "user" and any(message.key in c.watching for c in
+                                           self.by_user.get(user_id, {}).values()):
+                    listeners |= taps
+        for tap in listeners:
+            try:
+                tap(message.scope, message.key, message.payload)
+            except Exception:  # a broken listener must not stop the fan-out
+                log.exception("hub tap failed")
+
+    def _control(self, op: str, args: dict[str, Any]) -> None:
+        if op == "disconnect_user":
+            for conn in list(self.by_user.get(args.get("user_id", ""), {}).values()):
+                conn.drop(int(args.get("code", 4000)), str(args.get("reason", "")))
+        elif op in self.control_handlers:
+            self.control_handlers[op](args)
+        else:
+            log.warning("unknown control message %r", op)
+
+    def drop_all(self, code: int, reason: str) -> None:
+        for conn in list(self.connections.values()):
+            conn.drop(code, reason)

@@ -1,0 +1,1 @@
+"""Webhooks: durable, signed, retried copies of events (outbox in storage, sender task)."""

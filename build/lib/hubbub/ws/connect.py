@@ -1,0 +1,148 @@
+"""``GET /connect``: the WebSocket as stream-chat-js 9 speaks it.
+
+Handshake: authentication travels in the query string (``json``, ``api_key``, ``authorization``,
+``stream-auth-type``). The first frame the server sends decides the connection: a
+``health.check`` carrying ``connection_id`` and the full ``me`` on success, or one
+``{"error": {...}}`` frame followed by close code 1000 on failure (the upgrade itself is never
+refused: a refused upgrade leaves the SDK retrying for 15 s instead of reporting the error).
+
+After that the client only sends pings (a JSON array) and the server answers each with a
+``health.check``; events reach the socket through the hub, never from this handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from hubbub import errors
+from hubbub.http.base import CONTEXT_KEY, RATE_LIMITS_KEY, SETTINGS_KEY, duration_since
+from hubbub.hub import Connection
+from hubbub.ratelimit import platform_of
+from hubbub.service import connections
+from hubbub.service.authentication import authenticate
+
+log = logging.getLogger(__name__)
+
+
+def _parse_json_param(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        raise errors.InputError("the json query parameter is required")
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise errors.InputError("the json query parameter is not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise errors.InputError("the json query parameter must be a JSON object")
+    return value
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    started = time.perf_counter()
+    ctx = request.app[CONTEXT_KEY]
+    settings = request.app[SETTINGS_KEY]
+    # aiohttp's own limit is a backstop at twice ours: frames between the two get our error
+    # frame before the close; larger ones are cut off by aiohttp (close 1009) unread.
+    ws = web.WebSocketResponse(compress=False, autoping=True,
+                               max_msg_size=2 * settings.ws_max_frame_bytes)
+    await ws.prepare(request)
+    query = request.query
+    try:
+        params = _parse_json_param(query.get("json"))
+        principal = await authenticate(
+            ctx, query.get("api_key"), query.get("authorization") or None,
+            query.get("stream-auth-type"))
+        details = params.get("user_details") or {}
+        if not isinstance(details, dict):
+            raise errors.InputError("user_details must be an object")
+        claimed = params.get("user_id")
+        if principal.server:
+            raise errors.AuthError("a server token cannot open a user connection")
+        if claimed is not None and principal.user_id is not None and claimed != principal.user_id:
+            raise errors.NotAllowed("user_id does not match the token's user_id")
+        limits = request.app[RATE_LIMITS_KEY]
+        if not limits.hit("Connect", platform_of(request, server=False), None).allowed:
+            raise errors.RateLimited("too many connections opened to this app; retry later")
+        if principal.user_id is not None and ctx.hub.user_connection_count(
+                principal.user_id) >= settings.ws_max_connections_per_user:
+            raise errors.RateLimited(
+                f"user {principal.user_id!r} already has "
+                f"{settings.ws_max_connections_per_user} connections open")
+        user = await connections.connect(ctx, principal, details)
+    except errors.HubbubError as exc:
+        await _send_error(ws, exc, started)
+        await ws.close(code=1000, message=b"")
+        return ws
+
+    transport = request.transport
+    if transport is None or ws.closed:
+        return ws
+
+    def drop(code: int, reason: str) -> None:
+        # Called by the hub (slow consumer, shutdown, deleted user): close without waiting.
+        if code == 1013:
+            # Too slow: its buffer is full, a close frame would wait behind it. Abort instead.
+            transport.abort()
+        else:
+            asyncio.ensure_future(ws.close(code=code, message=reason.encode()[:120]))
+
+    conn = Connection(id=str(uuid.uuid4()), user_id=user.id, transport=transport, on_drop=drop,
+                      anonymous=principal.anonymous)
+    # The handshake frame goes out before the hub knows the connection: nothing may precede it.
+    await ws.send_frame(connections.health_check(conn, me=user.to_own_wire()), WSMsgType.TEXT)
+    connections.register(ctx, conn)
+    budget = settings.ws_max_messages_per_second
+    window, used = 0, 0
+    try:
+        async for msg in ws:
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and len(
+                    msg.data) > settings.ws_max_frame_bytes:
+                await _send_error(ws, errors.PayloadTooBig(
+                    f"frames are limited to {settings.ws_max_frame_bytes} bytes"), started)
+                await ws.close(code=1009, message=b"frame too big")
+                break
+            if msg.type == WSMsgType.TEXT:
+                second = int(time.monotonic())
+                window, used = (window, used + 1) if second == window else (second, 1)
+                if used > budget:
+                    # A flood from one client: say why, then close with a code that is not
+                    # 1000 (policy violation), so an honest SDK that misbehaved reconnects.
+                    await _send_error(ws, errors.RateLimited(
+                        f"more than {budget} messages per second on one connection"), started)
+                    await ws.close(code=1008, message=b"too many messages")
+                    break
+                await _on_text(conn, ws, msg.data)
+            elif msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        await connections.unregister(ctx, conn)
+    return ws
+
+
+async def _send_error(ws: web.WebSocketResponse, exc: errors.HubbubError, started: float) -> None:
+    body = errors.error_body(exc, operation="Connect", duration=duration_since(started))
+    await ws.send_frame(orjson.dumps({"error": body}), WSMsgType.TEXT)
+
+
+async def close_connections(app: web.Application) -> None:
+    """``on_shutdown`` hook: close every socket with 1012 (service restart) before aiohttp waits
+    for its handlers. Without it aiohttp cancels each WebSocket handler only after its
+    ``shutdown_timeout`` and the client sees an abnormal 1006 seconds later, instead of a close
+    code that makes stream-chat-js reconnect at once (it retries on any code but 1000)."""
+    app[CONTEXT_KEY].hub.drop_all(1012, "server is restarting")
+
+
+async def _on_text(conn: Connection, ws: web.WebSocketResponse, data: str) -> None:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return
+    # The JS SDK's ping is a JSON array holding one health.check; answer with ours.
+    if isinstance(value, list):
+        await ws.send_frame(connections.health_check(conn), WSMsgType.TEXT)
