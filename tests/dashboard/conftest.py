@@ -33,8 +33,10 @@ needs_node = pytest.mark.skipif(
     reason="node or tests/sdk/js/node_modules is missing: run `npm ci` in tests/sdk/js")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """One Chromium for tests/dashboard. Package-scoped: Playwright's sync API runs an event
+    loop of its own in this thread, which must be gone before asyncio tests run."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing (make test installs chromium)")
     from playwright.sync_api import sync_playwright
