@@ -88,14 +88,17 @@ def secure(request: web.Request) -> bool:
 
 def render(request: web.Request, template: str, status: int = 200,
            **context: Any) -> web.Response:
+    """A page (or, for a template named ``_*``, a fragment for htmx). Only a page shows and
+    consumes the one-time message: a fragment polled in the background must not eat it."""
     dash = dashboard_of(request)
-    flash = request.get("flash") or read_flash(request)
+    page = not template.startswith("_")
+    flash = read_flash(request) if page else None
     html = dash.templates.get_template(template).render(
         request=request, session=request.get("session"), flash=flash, path=request.path,
         **context)
     response = web.Response(text=html, status=status, content_type="text/html",
                             headers=SECURITY_HEADERS)
-    if request.cookies.get(FLASH_COOKIE):
+    if flash is not None:
         response.del_cookie(FLASH_COOKIE, path=PATH)
     return response
 
