@@ -133,10 +133,6 @@ def create_app(settings: Settings) -> web.Application:
     application.router.add_get("/openapi.json", openapi.handler(application))
     for module in (users, channel_types, channels, events, app_routes, webhooks):
         application.add_routes(module.routes)
-    if settings.dashboard_enabled:
-        from hubbub import dashboard
-
-        dashboard.mount(application, settings, ctx)
     application.on_response_prepare.append(_on_prepare)
 
     async def lifecycle(app: web.Application) -> Any:
@@ -150,4 +146,9 @@ def create_app(settings: Settings) -> web.Application:
         await service.stop(ctx)
 
     application.cleanup_ctx.append(lifecycle)
+    if settings.dashboard_enabled:
+        # After the lifecycle: its start-up (and its note) follow the app's.
+        from hubbub import dashboard
+
+        dashboard.mount(application, settings, ctx)
     return application

@@ -42,6 +42,9 @@ def mount(application: web.Application, settings: Settings, ctx: Context) -> Non
 
     async def sampler(_app: web.Application) -> AsyncIterator[None]:
         dash.sampler.start(lambda: deliveries_total(ctx))
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        print(f"Dashboard: http://{host}:{settings.port}{PATH} (sign in with the API key and "
+              "secret)", flush=True)
         yield
         await dash.sampler.stop()
 
