@@ -127,8 +127,8 @@ async def set_deactivated(ctx: Context, user_id: str, deactivated: bool) -> None
 
 
 async def revoke_tokens(ctx: Context, user_id: str) -> None:
-    """Tokens issued before now stop working (as ``revokeUserToken``); open sockets stay open:
-    disconnect them too to force a new sign-in."""
+    """Tokens issued before now stop working (as ``revokeUserToken``); the use case also
+    closes the user's connections opened with such tokens."""
     request = parse(PartialUpdateUsersRequest, {"users": [
         {"id": user_id, "set": {"revoke_tokens_issued_before": utcnow()}}]})
     await users_uc.partial_update_users(ctx, SERVER, request)
