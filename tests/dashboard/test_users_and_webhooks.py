@@ -51,7 +51,6 @@ def test_user_search_state_and_actions(
     assert "tokens issued before now revoked" in dash.get_by_test_id("flash").inner_text()
     found = client.query_users({"id": user_id})["users"][0]
     assert found["revoke_tokens_issued_before"]
-    assert js.wait(lambda m: m.get("closed") == 4001)  # its token was revoked
 
     dash.get_by_role("button", name=f"Deactivate {user_id}").click()
     assert dash.get_by_test_id("user-state").inner_text().startswith("deactivated since")
