@@ -1,3 +1,0 @@
-from hubbub.cli import main
-
-main()

@@ -1,1 +1,0 @@
-"""Webhooks: durable, signed, retried copies of events (outbox in storage, sender task)."""
