@@ -20,6 +20,7 @@ from hubbub.config import Settings
 from hubbub.core import permissions
 from hubbub.core.models import App, ChannelType, User
 from hubbub.hub import Hub
+from hubbub.service.activity import ActivityRecorder
 from hubbub.storage.base import Storage
 from hubbub.usercache import UserCache
 from hubbub.webhooks.sender import WebhookSender
@@ -35,6 +36,8 @@ class Context:
     broker: Broker
     hub: Hub
     users: UserCache
+    #: ``last_active`` notes, stored behind in batches.
+    activity: ActivityRecorder
     app: App | None = None
     channel_types: dict[str, ChannelType] = field(default_factory=dict)
     custom_roles: set[str] = field(default_factory=set)
@@ -45,6 +48,7 @@ class Context:
     #: garbage-collected mid-flight.
     background: set[asyncio.Task[None]] = field(default_factory=set)
     health_task: asyncio.Task[None] | None = None
+    activity_task: asyncio.Task[None] | None = None
 
     @property
     def app_settings(self) -> dict[str, Any]:

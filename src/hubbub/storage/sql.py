@@ -247,6 +247,15 @@ class SqlStorage:
             return [_user(r) for r in (await conn.execute(stmt)).all()]
 
     @translated
+    async def touch_users(self, last_active: dict[str, str]) -> None:
+        if not last_active:
+            return
+        stmt = users.update().where(users.c.id == sa.bindparam("uid")).values(
+            last_active=sa.bindparam("ts"))
+        async with self._engine.begin() as conn:
+            await conn.execute(stmt, [{"uid": k, "ts": v} for k, v in last_active.items()])
+
+    @translated
     async def delete_users(self, ids: list[str]) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(members.delete().where(members.c.user_id.in_(ids)))

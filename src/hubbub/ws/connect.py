@@ -22,11 +22,13 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from hubbub import errors
+from hubbub.config import Settings
 from hubbub.http.base import CONTEXT_KEY, RATE_LIMITS_KEY, SETTINGS_KEY, duration_since
 from hubbub.hub import Connection
 from hubbub.ratelimit import platform_of
 from hubbub.service import connections
 from hubbub.service.authentication import authenticate
+from hubbub.service.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,11 @@ def _parse_json_param(raw: str | None) -> dict[str, Any]:
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
+    """The connection's whole life: handshake, then read until it closes.
+
+    What an idle connection keeps is trimmed to the minimum: the handshake runs in its own
+    coroutine, so the parsed query, the user and the principal die when it returns; the read
+    loop keeps the socket, the hub's connection and a few numbers."""
     started = time.perf_counter()
     ctx = request.app[CONTEXT_KEY]
     settings = request.app[SETTINGS_KEY]
@@ -52,6 +59,26 @@ async def handle(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(compress=False, autoping=True,
                                max_msg_size=2 * settings.ws_max_frame_bytes)
     await ws.prepare(request)
+    conn = await _handshake(request, ws, started)
+    if conn is None:
+        return ws
+    # Parsed once per request and cached on it by aiohttp: the query holds the token and the
+    # JSON of the handshake, which an idle connection no longer needs.
+    request._cache.pop("query", None)
+    del request
+    try:
+        await _read(ctx, settings, ws, conn)
+    finally:
+        await connections.unregister(ctx, conn)
+    return ws
+
+
+async def _handshake(request: web.Request, ws: web.WebSocketResponse,
+                     started: float) -> Connection | None:
+    """Authenticate, register and greet; None when the connection is refused (error frame
+    sent, socket closed) or already gone."""
+    ctx = request.app[CONTEXT_KEY]
+    settings = request.app[SETTINGS_KEY]
     query = request.query
     try:
         params = _parse_json_param(query.get("json"))
@@ -78,11 +105,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
     except errors.HubbubError as exc:
         await _send_error(ws, exc, started)
         await ws.close(code=1000, message=b"")
-        return ws
+        return None
 
     transport = request.transport
     if transport is None or ws.closed:
-        return ws
+        return None
 
     def drop(code: int, reason: str) -> None:
         # Called by the hub (slow consumer, shutdown, deleted user): close without waiting.
@@ -97,32 +124,36 @@ async def handle(request: web.Request) -> web.StreamResponse:
     # The handshake frame goes out before the hub knows the connection: nothing may precede it.
     await ws.send_frame(connections.health_check(conn, me=user.to_own_wire()), WSMsgType.TEXT)
     connections.register(ctx, conn)
+    return conn
+
+
+async def _read(ctx: Context, settings: Settings, ws: web.WebSocketResponse,
+                conn: Connection) -> None:
+    """Read the client's frames until the socket closes: answer pings, enforce the frame size
+    and rate limits."""
     budget = settings.ws_max_messages_per_second
+    max_bytes = settings.ws_max_frame_bytes
     window, used = 0, 0
-    try:
-        async for msg in ws:
-            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and len(
-                    msg.data) > settings.ws_max_frame_bytes:
-                await _send_error(ws, errors.PayloadTooBig(
-                    f"frames are limited to {settings.ws_max_frame_bytes} bytes"), started)
-                await ws.close(code=1009, message=b"frame too big")
-                break
-            if msg.type == WSMsgType.TEXT:
-                second = int(time.monotonic())
-                window, used = (window, used + 1) if second == window else (second, 1)
-                if used > budget:
-                    # A flood from one client: say why, then close with a code that is not
-                    # 1000 (policy violation), so an honest SDK that misbehaved reconnects.
-                    await _send_error(ws, errors.RateLimited(
-                        f"more than {budget} messages per second on one connection"), started)
-                    await ws.close(code=1008, message=b"too many messages")
-                    break
-                await _on_text(conn, ws, msg.data)
-            elif msg.type == WSMsgType.ERROR:
-                break
-    finally:
-        await connections.unregister(ctx, conn)
-    return ws
+    async for msg in ws:
+        if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and len(msg.data) > max_bytes:
+            await _send_error(ws, errors.PayloadTooBig(
+                f"frames are limited to {max_bytes} bytes"), time.perf_counter())
+            await ws.close(code=1009, message=b"frame too big")
+            return
+        if msg.type == WSMsgType.TEXT:
+            second = int(time.monotonic())
+            window, used = (window, used + 1) if second == window else (second, 1)
+            if used > budget:
+                # A flood from one client: say why, then close with a code that is not
+                # 1000 (policy violation), so an honest SDK that misbehaved reconnects.
+                await _send_error(ws, errors.RateLimited(
+                    f"more than {budget} messages per second on one connection"),
+                    time.perf_counter())
+                await ws.close(code=1008, message=b"too many messages")
+                return
+            await _on_text(conn, ws, msg.data)
+        elif msg.type == WSMsgType.ERROR:
+            return
 
 
 async def _send_error(ws: web.WebSocketResponse, exc: errors.HubbubError, started: float) -> None:
