@@ -183,6 +183,18 @@ async def test_users_save_get_and_replace_whole(storage: SqlStorage) -> None:
     assert (await storage.get_users(["alice"]))["alice"] == replaced
 
 
+async def test_touch_users_sets_last_active_only(storage: SqlStorage) -> None:
+    alice = user("alice", name="Alice")
+    alice.last_active = ts(1)
+    await storage.save_users([alice, user("bob")])
+    await storage.touch_users({"alice": ts(7), "bob": ts(8), "nobody": ts(9)})
+    await storage.touch_users({})
+    got = await storage.get_users(["alice", "bob", "nobody"])
+    assert set(got) == {"alice", "bob"}  # an unknown id is not created
+    assert got["alice"] == dataclasses.replace(alice, last_active=ts(7))
+    assert got["bob"].last_active == ts(8)
+
+
 async def test_free_text_fields_keep_any_length(storage: SqlStorage) -> None:
     """SQLite stores strings of any length; so must PostgreSQL, for the fields a client fills
     without a length limit (a refusal here would be a 500 for the client's data)."""
