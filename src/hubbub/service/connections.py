@@ -13,6 +13,7 @@ from hubbub import auth, errors
 from hubbub.auth import Principal
 from hubbub.core.models import USER_PROTECTED, User, parse_time, utcnow
 from hubbub.hub import Connection
+from hubbub.service import inbox
 from hubbub.service.context import Context
 from hubbub.service.users import SELF_UPDATE_KEEPS, user_from_object
 from hubbub.service.watching import after_unwatch
@@ -77,8 +78,10 @@ async def check_still_allowed(ctx: Context, principal: Principal) -> None:
         user_revoked_before=parse_time(user.revoke_tokens_issued_before) if user else None)
 
 
-def register(ctx: Context, conn: Connection) -> None:
+async def register(ctx: Context, conn: Connection) -> None:
     ctx.hub.add(conn)
+    if not conn.anonymous:
+        await inbox.opened(ctx, conn.user_id)
 
 
 async def unregister(ctx: Context, conn: Connection) -> None:
@@ -87,6 +90,7 @@ async def unregister(ctx: Context, conn: Connection) -> None:
         now = utcnow()
         ctx.users.touch(conn.user_id, now)
         ctx.activity.note(conn.user_id, now)
+        await inbox.closed(ctx, conn.user_id)
     for cid in ctx.hub.remove(conn):
         await after_unwatch(ctx, conn.user_id, cid)
 

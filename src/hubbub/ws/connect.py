@@ -137,7 +137,7 @@ async def _open(request: web.Request, ws: web.WebSocketResponse, started: float,
     # Registered first, then checked again: a deactivation, deletion or revocation that
     # committed during the awaited work above is seen by this check, and one that commits
     # after registration reaches the connection through the broker.
-    connections.register(ctx, conn)
+    await connections.register(ctx, conn)
     greeted = False
     try:
         try:
