@@ -27,7 +27,8 @@ from hubbub.core.models import Channel, Member, User
 MAX_KEYS = 100
 
 _USER = ("SELECT id, role, data, teams, language, invisible, banned, created_at, updated_at, "
-         "last_active, deactivated_at, deleted_at, revoke_tokens_issued_before FROM users ")
+         "last_active, deactivated_at, deleted_at, revoke_tokens_issued_before, teams_role "
+         "FROM users ")
 _CHANNEL = ("SELECT c.type, c.id, c.created_by_id, c.data, c.config_overrides, c.team, c.frozen, "
             "c.disabled, c.created_at, c.updated_at, c.last_message_at")
 _CHANNEL_BY_CID = _CHANNEL + " FROM channels AS c WHERE c.cid = ?"
@@ -41,7 +42,7 @@ def _user(row: tuple[Any, ...]) -> User:
                 language=row[4], invisible=bool(row[5]), banned=bool(row[6]),
                 created_at=row[7], updated_at=row[8], last_active=row[9],
                 deactivated_at=row[10], deleted_at=row[11],
-                revoke_tokens_issued_before=row[12])
+                revoke_tokens_issued_before=row[12], teams_role=json.loads(row[13]))
 
 
 def _channel(row: tuple[Any, ...]) -> Channel:
