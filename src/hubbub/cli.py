@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (HUBBUB_PORT; default 8800)")
     serve.add_argument("--broker", dest="broker_url",
                        help="'memory' or a redis:// URL (HUBBUB_BROKER_URL; default memory)")
+    serve.add_argument("--workers", type=int,
+                       help="processes sharing the port, each a full node (HUBBUB_WORKERS; "
+                            "default 1; more need PostgreSQL and a Redis broker)")
     _add_common(serve)
     token = sub.add_parser("token", help="print a user token for the configured app")
     token.add_argument("user_id")
@@ -37,6 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def serve(settings: Settings) -> None:
+    if settings.workers > 1:
+        from hubbub.workers import check, run_workers
+
+        problem = check(settings)
+        if problem:
+            sys.exit(f"hubbub: {problem}")
+        sys.exit(run_workers(settings))
+    serve_one(settings)
+
+
+def serve_one(settings: Settings, *, reuse_port: bool = False) -> None:
+    """One node in this process (``reuse_port``: one of several sharing the port)."""
     from aiohttp import web
 
     from hubbub.app import AccessLogger, create_app
@@ -54,6 +69,7 @@ def serve(settings: Settings) -> None:
     try:
         web.run_app(create_app(settings), host=settings.host, port=settings.port,
                     access_log_class=AccessLogger, shutdown_timeout=5,
+                    reuse_port=reuse_port or None,
                     print=lambda msg: print(msg.replace("(Press CTRL+C to quit)", "").strip(),
                                             flush=True))
     except (BrokerError, StorageError) as exc:
@@ -83,7 +99,8 @@ def token(settings: Settings, user_id: str, exp: int | None) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     overrides = {k: v for k, v in vars(args).items()
-                 if k in ("host", "port", "database_url", "api_key", "api_secret", "broker_url")}
+                 if k in ("host", "port", "database_url", "api_key", "api_secret", "broker_url",
+                          "workers")}
     settings = Settings.from_env(**overrides)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

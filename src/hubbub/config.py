@@ -53,6 +53,17 @@ class Settings:
     rate_limit_per_user: int = 60
     #: Multiplier on Stream's per-app endpoint limits.
     rate_limit_scale: float = 1.0
+    #: Entries kept per in-memory cache (users, channels, memberships, verified tokens).
+    cache_size: int = 50_000
+    #: Seconds a cached entry or the cached app settings may be served before they are read
+    #: again. Changes made through any process apply at once regardless (broker
+    #: invalidation); this only bounds staleness if an invalidation is lost.
+    cache_ttl: float = 30.0
+    #: Seconds after which the connections of a node that stopped heartbeating (killed,
+    #: partitioned) no longer count as online or watching (Redis presence).
+    presence_ttl: float = 15.0
+    #: Processes ``hubbub serve`` starts, sharing the port (needs PostgreSQL and Redis).
+    workers: int = 1
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -49,6 +49,8 @@ class Connection:
     #: Anonymous connections have a made-up user id; anonymous REST calls may watch with them.
     anonymous: bool = False
     watching: set[str] = field(default_factory=set)
+    #: Users whose presence changes this connection asked for (``presence: true``).
+    presence_of: set[str] = field(default_factory=set)
     dropped: bool = False
 
     def write(self, frame: bytes, limit: int) -> bool:
@@ -78,6 +80,8 @@ class Hub:
         self.connections: dict[str, Connection] = {}
         self.by_user: dict[str, dict[str, Connection]] = {}
         self.watchers: dict[str, dict[str, Connection]] = {}
+        #: user id -> the connections subscribed to that user's presence
+        self.presence_subs: dict[str, dict[str, Connection]] = {}
         #: Handlers of control messages that concern more than connections (e.g. caches).
         self.control_handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
 
@@ -98,6 +102,13 @@ class Hub:
         watched = list(conn.watching)
         for cid in watched:
             self._unwatch(conn, cid)
+        for user_id in conn.presence_of:
+            subs = self.presence_subs.get(user_id)
+            if subs is not None:
+                subs.pop(conn.id, None)
+                if not subs:
+                    del self.presence_subs[user_id]
+        conn.presence_of.clear()
         return watched
 
     def get(self, connection_id: str) -> Connection | None:
@@ -142,13 +153,22 @@ class Hub:
     def is_user_watching(self, cid: str, user_id: str) -> bool:
         return any(c.user_id == user_id for c in self.watchers.get(cid, {}).values())
 
+    def subscribe_presence(self, conn: Connection, user_ids: Iterable[str], limit: int) -> None:
+        """Send ``conn`` the presence changes of ``user_ids`` (at most ``limit`` users)."""
+        for user_id in user_ids:
+            if len(conn.presence_of) >= limit:
+                break
+            conn.presence_of.add(user_id)
+            self.presence_subs.setdefault(user_id, {})[conn.id] = conn
+
     # delivery ------------------------------------------------------------------------------
 
     def handle(self, message: Message) -> None:
         """The broker's handler: deliver an event, or apply a control message."""
         if isinstance(message, Delivery):
-            targets = (self.watchers if message.scope == "channel" else self.by_user).get(
-                message.key)
+            index = (self.watchers if message.scope == "channel" else self.by_user
+                     if message.scope == "user" else self.presence_subs)
+            targets = index.get(message.key)
             if targets:
                 self.write_many(list(targets.values()), message.payload)
         elif isinstance(message, Control):

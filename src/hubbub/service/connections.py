@@ -12,6 +12,7 @@ from hubbub import errors
 from hubbub.auth import Principal
 from hubbub.core.models import USER_PROTECTED, User, utcnow
 from hubbub.hub import Connection
+from hubbub.service import presence
 from hubbub.service.context import Context
 from hubbub.service.users import user_from_object
 from hubbub.service.watching import after_unwatch
@@ -44,13 +45,16 @@ async def connect(ctx: Context, principal: Principal, details: dict[str, Any]) -
     return user
 
 
-def register(ctx: Context, conn: Connection) -> None:
+async def register(ctx: Context, conn: Connection, user: User | None = None) -> None:
+    """The connection receives events from now on, and counts as online everywhere."""
     ctx.hub.add(conn)
+    await presence.came_online(ctx, conn, user)
 
 
 async def unregister(ctx: Context, conn: Connection) -> None:
     for cid in ctx.hub.remove(conn):
-        await after_unwatch(ctx, conn.user_id, cid)
+        await after_unwatch(ctx, conn, cid)
+    await presence.went_offline(ctx, conn)
 
 
 def health_check(conn: Connection, me: dict[str, Any] | None = None) -> bytes:

@@ -2,9 +2,10 @@
 
 The context holds the edges (settings, storage, broker, the hub of this process's connections)
 and the small state that is read on every request and therefore kept in memory: the app and its
-settings, the channel types, the custom roles and the user cache. Each is written through: a use
-case that changes one saves it to storage and replaces it here, so this process never serves a
-stale value after its own write.
+settings, the channel types, the custom roles, and the caches of users, channels and
+memberships (:mod:`hubbub.caches`). Each is written through: a use case that changes one saves it
+to storage and replaces it here, so this process never serves a stale value after its own write;
+the storage facade then tells every other process (see :mod:`hubbub.caches`).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from typing import Any
 
 from hubbub import errors
 from hubbub.broker import Broker
+from hubbub.caches import Caches
 from hubbub.config import Settings
 from hubbub.core import permissions
 from hubbub.core.models import App, ChannelType, User
 from hubbub.hub import Hub
+from hubbub.presence import Presence
 from hubbub.storage.base import Storage
-from hubbub.usercache import UserCache
+from hubbub.storage.cached import Users
 from hubbub.webhooks.sender import WebhookSender
 
 BUILTIN_ROLES = frozenset(permissions.BUILTIN_USER_ROLES) | frozenset(
@@ -34,7 +37,9 @@ class Context:
     storage: Storage
     broker: Broker
     hub: Hub
-    users: UserCache
+    users: Users
+    caches: Caches
+    presence: Presence
     app: App | None = None
     channel_types: dict[str, ChannelType] = field(default_factory=dict)
     custom_roles: set[str] = field(default_factory=set)
@@ -45,6 +50,8 @@ class Context:
     #: garbage-collected mid-flight.
     background: set[asyncio.Task[None]] = field(default_factory=set)
     health_task: asyncio.Task[None] | None = None
+    #: The settings reload in flight, if any (concurrent requests wait for the same one).
+    reloading: asyncio.Task[None] | None = None
 
     @property
     def app_settings(self) -> dict[str, Any]:
@@ -61,7 +68,7 @@ class Context:
         return role in BUILTIN_ROLES or role in self.custom_roles
 
     def user_wire(self, user: User) -> dict[str, Any]:
-        return user.to_wire(online=self.hub.is_online(user.id))
+        return user.to_wire(online=self.presence.is_online(user.id))
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` as a task of its own (from synchronous broker handlers)."""

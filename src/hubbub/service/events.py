@@ -9,7 +9,7 @@ import orjson
 
 from hubbub import errors
 from hubbub.auth import Principal
-from hubbub.broker import Delivery
+from hubbub.broker import BrokerError, Delivery
 from hubbub.core import events, permissions
 from hubbub.core.models import Channel, User, utcnow
 from hubbub.schemas import EventInput, MarkReadRequest
@@ -20,14 +20,30 @@ from hubbub.service.users import get_user, named_user
 from hubbub.webhooks.outbox import deliveries_for
 
 
-async def emit(ctx: Context, scope: Literal["channel", "user"], key: str,
-               event: dict[str, Any]) -> None:
-    """Encode ``event`` once; store its webhook copies; then hand it to the broker.
+async def emit(ctx: Context, scope: Literal["channel", "user", "presence"], key: str,
+               event: dict[str, Any], *, local_fallback: bool = False) -> None:
+    """Encode ``event`` once; hand it to the broker; then store its webhook copies.
 
     The copies are committed before this returns, so an API call that answers 2xx has
     made its webhook copies durable: they survive a crash that happens after it.
+
+    When the broker cannot take the event (Redis is down), what happens depends on who
+    asked for it. An event a caller sent (the default) is refused as a whole: 503
+    (:class:`errors.Unavailable`, retryable), delivered to nobody, no webhook copy. An event
+    the server makes on its own (``local_fallback``: watching and presence announcements)
+    still reaches this node's connections, and gets its webhook copies.
     """
     data = orjson.dumps(event)
+    message = Delivery(scope, key, data)
+    try:
+        await ctx.broker.publish(message)
+    except BrokerError as exc:
+        if not local_fallback:
+            raise errors.Unavailable(
+                "the event broker is unavailable; nothing was sent, retry the call") from exc
+        ctx.hub.handle(message)
+    if scope == "presence":
+        return
     copies = deliveries_for(ctx.app_settings, event["type"], data,
                             user_event=scope == "user",
                             default_timeout=ctx.settings.webhook_timeout)
@@ -35,7 +51,6 @@ async def emit(ctx: Context, scope: Literal["channel", "user"], key: str,
         await ctx.storage.enqueue_webhooks(copies)
         if ctx.webhooks is not None:
             ctx.webhooks.notify()
-    await ctx.broker.publish(Delivery(scope, key, data))
 
 
 async def publish_channel_event(ctx: Context, event_type: str, channel: Channel,

@@ -3,32 +3,43 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 
 from hubbub.broker import Broker
+from hubbub.caches import INVALIDATE, Caches
 from hubbub.config import Settings
 from hubbub.core import defaults, permissions
 from hubbub.core.models import App, ChannelType, utcnow
 from hubbub.hub import Hub
-from hubbub.service import connections, watching
+from hubbub.presence import create_presence
+from hubbub.service import connections, presence, watching
 from hubbub.service.context import Context
+from hubbub.service.reload import load_settings
 from hubbub.storage.base import Storage
-from hubbub.usercache import UserCache
+from hubbub.storage.cached import CachedStorage, Users
 from hubbub.webhooks.sender import WebhookSender
 
+log = logging.getLogger(__name__)
 
 def create_context(settings: Settings, storage: Storage, broker: Broker) -> Context:
     hub = Hub(write_limit=settings.ws_write_buffer_bytes)
-    ctx = Context(settings=settings, storage=storage, broker=broker, hub=hub,
-                  users=UserCache(storage, broker))
-    # Another process changed users: drop them here too (this process's own writes go
-    # through the cache).
-    hub.control_handlers["invalidate_users"] = lambda args: ctx.users.forget(
-        list(args.get("ids", [])))
+    caches = Caches(broker, size=settings.cache_size, ttl=settings.cache_ttl)
+    cached = CachedStorage(storage, caches)
+    ctx = Context(settings=settings, storage=cached, broker=broker,  # type: ignore[arg-type]
+                  hub=hub, users=Users(cached), caches=caches,
+                  presence=create_presence(settings.broker_url, caches.node,
+                                           ttl=settings.presence_ttl))
+    # Another process wrote something this one caches: drop it here too (this process's
+    # own writes go through the caches).
+    hub.control_handlers[INVALIDATE] = caches.handle
     # A watch or stop-watching request that reached another process for a connection of
     # this one.
     hub.control_handlers["watch"] = lambda args: watching.remote_watch(ctx, args, True)
     hub.control_handlers["unwatch"] = lambda args: watching.remote_watch(ctx, args, False)
+    hub.control_handlers["presence_subscribe"] = lambda args: presence.remote_subscribe(
+        ctx, args)
+    hub.control_handlers["online"] = lambda args: presence.remote_online(ctx, args)
     return ctx
 
 
@@ -51,7 +62,6 @@ async def start(ctx: Context) -> None:
         raise SystemExit(
             "the database already holds an app with other credentials; start without "
             "--api-key/--api-secret, or with the stored ones, or use another database")
-    ctx.app = app
     stored_types = {ct.name: ct for ct in await storage.list_channel_types()}
     for name in defaults.BUILTIN_TYPES:
         if name not in stored_types:
@@ -61,15 +71,24 @@ async def start(ctx: Context) -> None:
                              commands=list(defaults.ALL_COMMANDS), created_at=now,
                              updated_at=now, builtin=True)
             await storage.save_channel_type(ct)
-            stored_types[name] = ct
-    ctx.channel_types = stored_types
-    ctx.custom_roles = {r["name"] for r in await storage.list_roles()}
-    await ctx.broker.start(ctx.hub.handle)
+    await load_settings(ctx)
+    await ctx.broker.start(ctx.hub.handle, on_state=lambda up: broker_state(ctx, up))
+    await ctx.presence.start(lambda user_id, online: ctx.spawn(
+        presence.announce(ctx, user_id, online, None)))
     ctx.webhooks = WebhookSender(
         storage, api_key=app.api_key, api_secret=app.api_secret,
         concurrency=settings.webhook_concurrency, horizon=settings.webhook_horizon)
     await ctx.webhooks.start()
     ctx.health_task = asyncio.create_task(connections.health_checks(ctx))
+
+
+def broker_state(ctx: Context, connected: bool) -> None:
+    """The broker lost or regained its subscription: whatever is cached may have missed an
+    invalidation (dropped, and not trusted until it is back); once back, this node's presence
+    entries are registered again (a restarted Redis has lost them)."""
+    ctx.caches.broker_state(connected)
+    if connected:
+        ctx.spawn(ctx.presence.resync())
 
 
 async def stop(ctx: Context) -> None:
@@ -79,5 +98,6 @@ async def stop(ctx: Context) -> None:
     ctx.hub.drop_all(1012, "server is shutting down")
     if ctx.webhooks is not None:
         await ctx.webhooks.stop()
+    await ctx.presence.close()
     await ctx.broker.close()
     await ctx.storage.close()

@@ -142,10 +142,14 @@ def _apply_set(ctx: Context, user: User, to_set: dict[str, Any]) -> None:
     user.data.update(to_set)
 
 
-async def query_users(ctx: Context, principal: Principal,
-                      request: QueryUsersRequest) -> dict[str, Any]:
+async def query_users(ctx: Context, principal: Principal, request: QueryUsersRequest,
+                      connection_id: str | None = None) -> dict[str, Any]:
+    """With ``presence: true`` (client-side, with the caller's ``connection_id``) the
+    connection is sent the presence changes of the users found."""
+    acting = None
     if principal.client_side:
-        access.authorize_app(ctx, await acting_user(ctx, principal), permissions.SEARCH_USER)
+        acting = await acting_user(ctx, principal)
+        access.authorize_app(ctx, acting, permissions.SEARCH_USER)
     # Deleted (and, unless asked for, deactivated) users are left out in the query itself,
     # so that limit and offset count only the users that can be returned.
     hidden: dict[str, Any] = {"deleted_at": {"$exists": False}}
@@ -153,6 +157,10 @@ async def query_users(ctx: Context, principal: Principal,
         hidden["deactivated_at"] = {"$exists": False}
     found = await ctx.storage.query_users({"$and": [request.filter_conditions, hidden]},
                                           request.sort, request.limit, request.offset)
+    if request.presence and acting is not None:
+        from hubbub.service import presence  # imports events, which imports this module
+
+        await presence.subscribe(ctx, acting, connection_id, [u.id for u in found])
     return {"users": [ctx.user_wire(u) for u in found]}
 
 

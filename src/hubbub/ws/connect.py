@@ -96,10 +96,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
                       anonymous=principal.anonymous)
     # The handshake frame goes out before the hub knows the connection: nothing may precede it.
     await ws.send_frame(connections.health_check(conn, me=user.to_own_wire()), WSMsgType.TEXT)
-    connections.register(ctx, conn)
     budget = settings.ws_max_messages_per_second
     window, used = 0, 0
     try:
+        await connections.register(ctx, conn, user)
         async for msg in ws:
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and len(
                     msg.data) > settings.ws_max_frame_bytes:
