@@ -14,6 +14,8 @@ front of storage. One mechanism serves every kind:
 - *Missed invalidations.* While the broker's subscription is down a process cannot hear
   invalidations: it stops trusting its caches (reads go to storage and nothing is kept) until
   the subscription is back, and then drops everything it held (:meth:`Caches.broker_state`).
+  Writes made meanwhile stand without an invalidation message: every process that could not
+  hear it reads through until it reconnects, and then drops its caches anyway.
 - *Bounded staleness.* Entries also expire after ``ttl`` seconds, which bounds how stale an
   entry can be if an invalidation is ever lost some other way (a partition of one node).
 
@@ -35,7 +37,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from hubbub.broker import Broker, Control
+from hubbub.broker import Broker, BrokerError, Control
 
 log = logging.getLogger(__name__)
 
@@ -154,11 +156,21 @@ class Caches:
 
     async def invalidate(self, kind: str, keys: list[str] | None) -> None:
         """Drop entries here, then on every other process: returns once the broker has taken
-        the message (so the caller may answer). ``BrokerError`` if it could not."""
+        the message (so the caller may answer).
+
+        During a broker outage (this node's subscription is down) the write stands and this
+        returns: every node that cannot hear the broker trusts no cache meanwhile and drops
+        them all when it hears it again. ``BrokerError`` if the broker refused the message
+        while it seemed up (the caller answers 503; the write may be retried)."""
         self.forget(kind, keys)
         if self.broker.distributed and (keys is None or keys):
-            await self.broker.publish(Control(INVALIDATE, {
-                "kind": kind, "keys": keys, "origin": self.node}))
+            try:
+                await self.broker.publish(Control(INVALIDATE, {
+                    "kind": kind, "keys": keys, "origin": self.node}))
+            except BrokerError:
+                if self.broker.connected:
+                    raise
+                log.debug("broker down: %s invalidation left to the reconnect", kind)
 
     def handle(self, args: dict[str, Any]) -> None:
         """The broker's ``invalidate`` handler (another process wrote)."""
