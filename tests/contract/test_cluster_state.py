@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 import time
+from datetime import UTC, datetime, timedelta
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -116,10 +117,10 @@ async def test_a_grant_revoked_through_a_is_refused_through_b(sdk_a: StreamChat,
                                                              pair: tuple[Server, Server]) -> None:
     node_a, node_b = pair
     name = new_type(sdk_a)
-    alice = uid("alice")
-    sdk_a.upsert_user({"id": alice})
+    alice, owner = uid("alice"), uid("owner")
+    sdk_a.upsert_users([{"id": alice}, {"id": owner}])
     channel_id = uid("c")
-    sdk_a.channel(name, channel_id, {"members": [alice]}).create(uid("owner"))
+    sdk_a.channel(name, channel_id, {"members": [alice]}).create(owner)
     token = sdk_a.create_token(alice)
     assert (await send_as(node_b, token, name, channel_id))[0] == 201
     member_grants = sdk_a.get_channel_type(name)["grants"]["channel_member"]
@@ -243,7 +244,7 @@ async def test_revocations_through_a_refuse_cached_tokens_on_b(
     for token in (alice_token, bob_token):  # verified, and the verification cached, on B
         assert (await send_as(node_b, token, "messaging", channel_id))[0] == 201
 
-    sdk_a.revoke_user_token(alice, time.time() - 60)
+    sdk_a.revoke_user_token(alice, datetime.now(UTC) - timedelta(seconds=60))
     status, body = await send_as(node_b, alice_token, "messaging", channel_id)
     assert (status, body["code"]) == (401, 42)
     assert (await send_as(node_b, bob_token, "messaging", channel_id))[0] == 201
