@@ -22,9 +22,13 @@ T = TypeVar("T")
 def start_nodes(count: int, database_url: str, env: dict[str, str]) -> list[Server]:
     """``count`` nodes on one database and broker, started at the same time."""
     nodes = [Server(database_url=database_url, env=dict(env)) for _ in range(count)]
-    with ThreadPoolExecutor(count) as pool:
-        for started in [pool.submit(node.start) for node in nodes]:
-            started.result()
+    try:
+        with ThreadPoolExecutor(count) as pool:
+            for started in [pool.submit(node.start) for node in nodes]:
+                started.result()
+    except BaseException:
+        stop_nodes(nodes)  # none may outlive a failed start
+        raise
     return nodes
 
 
