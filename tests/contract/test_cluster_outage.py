@@ -78,6 +78,12 @@ async def test_a_redis_outage_is_answered_cleanly_and_recovered_from(
         await bob_on_b.watch("messaging", channel_id)
         before = await copies()
 
+        def carols_name_through(sdk: StreamChat) -> str:
+            state = sdk.channel("messaging", channel_id).query(state=True)
+            return next(m["user"]["name"] for m in state["members"] if m["user_id"] == carol)
+
+        assert carols_name_through(sdk_b) == carol.title()  # cached on B
+
         redis_server.stop()
         for node in (node_a, node_b):
             status, body = await eventually(lambda n=node: _probe(n, "/readyz"),
@@ -93,6 +99,11 @@ async def test_a_redis_outage_is_answered_cleanly_and_recovered_from(
         assert "retry" in info.value.error_message
         assert await copies() == before
 
+        # A write during the outage stands; its invalidation cannot be published, and B
+        # does not serve its stale copy meanwhile.
+        sdk_a.update_user_partial({"id": carol, "set": {"name": "Renamed during the outage"}})
+        assert carols_name_through(sdk_b) == "Renamed during the outage"
+
         # What the server says on its own still reaches this node's connections, and
         # watching works.
         async with HubbubClient(node_a.url, API_KEY, sdk_a.create_token(carol)) as carol_on_a:
@@ -106,6 +117,9 @@ async def test_a_redis_outage_is_answered_cleanly_and_recovered_from(
         for node in (node_a, node_b):
             await eventually(lambda n=node: _probe(n, "/readyz"), lambda r: r[0] == 200,
                              what="readyz passing again")
+
+        # B dropped what it cached before (it may have missed invalidations).
+        assert carols_name_through(sdk_b) == "Renamed during the outage"
 
         # Node B published nothing during the outage: its first call works.
         sent = sdk_b.channel("messaging", channel_id).send_event(

@@ -32,8 +32,8 @@ def workers(make_pg_database: MakeDatabase) -> Iterator[Server]:
     broker = f"redis://127.0.0.1:6379/0?prefix=workers-{uuid.uuid4().hex[:8]}"
     server = Server(database_url=make_pg_database(),
                     env={"HUBBUB_BROKER_URL": broker, "HUBBUB_WORKERS": "2"})
-    server.start()
     try:
+        server.start()
         yield server
     finally:
         server.stop()
