@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import signal
 import time
-from datetime import UTC, datetime, timedelta
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest

@@ -22,7 +22,7 @@ def test_workers_are_refused_on_the_embedded_defaults(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "hubbub", "serve", "--workers", "2", "--port", str(free_port()),
          "--database", f"sqlite:///{tmp_path}/one.db"],
-        capture_output=True, text=True, timeout=60)
+        capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode != 0
     assert "--workers needs a shared database" in result.stderr
 
@@ -46,7 +46,8 @@ async def test_two_workers_serve_one_app_and_events_cross_between_them(
     # Each request on a new connection: the kernel spreads them over both workers.
     seen: set[str] = set()
     for _ in range(200):
-        seen.add(httpx.get(workers.url + "/healthz", timeout=10).json()["node"])
+        async with httpx.AsyncClient(timeout=10) as http:
+            seen.add((await http.get(workers.url + "/healthz")).json()["node"])
         if len(seen) == 2:
             break
     assert len(seen) == 2, "both workers answer on the one port"

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from stream_chat import StreamChat
 
-from tests.conftest import Server, sdk_client, uid
+from tests.conftest import Server, sdk_client, start_server, uid
 
 JS_DIR = Path(__file__).parent / "js"
 NODE = shutil.which("node")
@@ -238,3 +238,24 @@ def test_presence_changes_reach_a_js_client_that_asked_for_them(
     assert result["offline"]["user"]["online"] is False
     assert result["onlineInState"] is True  # the SDK applied the event to its user state
     assert result["memberOnline"]["user"]["id"] == member
+
+
+def test_js_member_has_no_burst_cap_and_only_the_61st_call_of_a_window_is_refused(
+        tmp_path: Path) -> None:
+    # The default limits, with a 10-second window instead of a minute so that the scenario
+    # also sees the budget come back without waiting long.
+    server = start_server(tmp_path, relaxed=False, env={"HUBBUB_RATE_LIMIT_WINDOW": "10"})
+    try:
+        sdk = sdk_client(server)
+        member = uid("typist")
+        channel_id = make_channel(sdk, "messaging", [member])
+
+        result = run_scenario(server, "userRateLimit", {
+            "channelType": "messaging", "channelId": channel_id, "user": member,
+        }, timeout=60)
+
+        assert result["refusal"]["status"] == 429 and result["refusal"]["code"] == 9
+        assert result["refused"]["limit"] == 60
+        assert result["windowCalls"] == 61
+    finally:
+        server.stop()

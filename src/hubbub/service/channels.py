@@ -173,8 +173,10 @@ async def update_channel(ctx: Context, principal: Principal, channel_type: str,
     add = _member_inputs(ctx, request.add_members or [], now, channel.cid)
     remove = [check_id(u, "remove_members[]") for u in request.remove_members or []]
     role_changes = _member_inputs(ctx, request.assign_roles or [], now, channel.cid)
-    role_changes += [Member(cid=channel.cid, user_id=u, channel_role="channel_moderator")
-                     for u in request.add_moderators or []]
+    moderators = [Member(cid=channel.cid, user_id=check_id(u, "add_moderators[]"),
+                         channel_role="channel_moderator", created_at=now, updated_at=now)
+                  for u in dict.fromkeys(request.add_moderators or [])]
+    role_changes += moderators
     role_changes += [Member(cid=channel.cid, user_id=u, channel_role="channel_member")
                      for u in request.demote_moderators or []]
     if acting is not None:
@@ -203,6 +205,11 @@ async def update_channel(ctx: Context, principal: Principal, channel_type: str,
         channel.updated_at = now
     existing = {m.user_id: m for m in await ctx.storage.get_members(
         channel.cid, [m.user_id for m in add + role_changes])}
+    # As in Stream, add_moderators makes a non-member a member, as a moderator.
+    joining = [m for m in moderators if m.user_id not in existing
+               and m.user_id not in {a.user_id for a in add}]
+    add += joining
+    role_changes = [m for m in role_changes if all(m is not j for j in joining)]
     if add:
         await _ensure_users_exist(ctx, [m.user_id for m in add])
     missing_roles = [m.user_id for m in role_changes if m.user_id not in existing
@@ -212,22 +219,23 @@ async def update_channel(ctx: Context, principal: Principal, channel_type: str,
     if request.data is not None:
         await ctx.storage.save_channel(channel)
     new_members = [m for m in add if m.user_id not in existing]
-    # Re-adding an existing member keeps its role and join time.
-    to_save = list(new_members)
+    # Re-adding an existing member keeps its role and join time. One row per user: a role
+    # change of a user added by this same call replaces the added row.
+    to_save = {m.user_id: m for m in new_members}
     for change in role_changes:
         base = existing.get(change.user_id) or next(
             m for m in add if m.user_id == change.user_id)
-        to_save.append(Member(cid=channel.cid, user_id=change.user_id,
-                              channel_role=change.channel_role,
-                              created_at=base.created_at or now, updated_at=now))
+        to_save[change.user_id] = Member(cid=channel.cid, user_id=change.user_id,
+                                         channel_role=change.channel_role,
+                                         created_at=base.created_at or now, updated_at=now)
     if to_save:
-        await ctx.storage.save_members(to_save)
+        await ctx.storage.save_members(list(to_save.values()))
     if remove:
         await ctx.storage.remove_members(channel.cid, remove)
     members, users = await _members_and_users(ctx, channel)
     for m in new_members:
         await publish_channel_event(ctx, "member.added", channel, acting, {
-            "member": m.to_wire(users.get(m.user_id)),
+            "member": to_save[m.user_id].to_wire(users.get(m.user_id)),
             "user": ctx.user_wire(users[m.user_id])})
     for uid in remove:
         await publish_channel_event(ctx, "member.removed", channel, acting,
@@ -313,10 +321,13 @@ async def delete_channels(ctx: Context, cids: list[str]) -> dict[str, Any]:
     for cid in cids:
         if not isinstance(cid, str) or cid.count(":") != 1:
             raise errors.InputError(f"invalid cid {cid!r}")
+    found = {c.cid for c in await ctx.storage.query_channels(
+        {"cid": {"$in": cids}}, None, len(cids), 0)} if cids else set()
     await ctx.storage.delete_channels(cids)
     for cid in cids:
         watching.unwatch_everyone(ctx, cid)
-    task_id = await tasks.record_completed(ctx, "delete-channels", {"deleted_cids": cids})
+    task_id = await tasks.record_completed(ctx, "delete-channels", {
+        c: tasks.entry(None if c in found else f"channel {c!r} does not exist") for c in cids})
     return {"task_id": task_id}
 
 
@@ -327,9 +338,7 @@ async def query_channels(ctx: Context, principal: Principal, request: QueryChann
                                              request.limit, request.offset)
     memberships: dict[str, Member] = {}
     if acting is not None:
-        for channel in found:
-            for m in await ctx.storage.get_members(channel.cid, [acting.id]):
-                memberships[channel.cid] = m
+        memberships = await ctx.storage.get_memberships([c.cid for c in found], acting.id)
     out = []
     for channel in found:
         ct = ctx.channel_types.get(channel.type)

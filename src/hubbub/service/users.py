@@ -155,8 +155,10 @@ async def query_users(ctx: Context, principal: Principal, request: QueryUsersReq
     hidden: dict[str, Any] = {"deleted_at": {"$exists": False}}
     if not request.include_deactivated_users:
         hidden["deactivated_at"] = {"$exists": False}
+    # Stream's default order is newest first.
+    sort = request.sort or [{"field": "created_at", "direction": -1}]
     found = await ctx.storage.query_users({"$and": [request.filter_conditions, hidden]},
-                                          request.sort, request.limit, request.offset)
+                                          sort, request.limit, request.offset)
     if request.presence and acting is not None:
         from hubbub.service import presence  # imports events, which imports this module
 
@@ -203,8 +205,10 @@ async def delete_users(ctx: Context, ids: list[str], mode: str | None) -> dict[s
         raise errors.InputError("user must be one of soft, hard, pruning")
     for uid in ids:
         check_id(uid, "user_ids[]")
-    await _delete(ctx, ids, hard=mode != "soft")
-    task_id = await tasks.record_completed(ctx, "delete-users", {"deleted_user_ids": ids})
+    found = await ctx.users.get(ids)
+    await _delete(ctx, [u for u in ids if u in found], hard=mode != "soft")
+    task_id = await tasks.record_completed(ctx, "delete-users", {
+        u: tasks.entry(None if u in found else f"user {u!r} does not exist") for u in ids})
     return {"task_id": task_id}
 
 

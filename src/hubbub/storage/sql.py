@@ -382,6 +382,15 @@ class SqlStorage:
         return [_member(r) for r in rows]
 
     @translated
+    async def get_memberships(self, cids: list[str], user_id: str) -> dict[str, Member]:
+        if not cids:
+            return {}
+        stmt = select(members).where(members.c.user_id == user_id, members.c.cid.in_(cids))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return {row.cid: _member(row) for row in rows}
+
+    @translated
     async def query_members(self, cid: str, filter_conditions: Any, sort: Any, limit: int,
                             offset: int) -> list[Member]:
         # Fields other than the member's own are the member's user's (``name``, custom data),

@@ -515,3 +515,73 @@ export async function presence(ctx) {
   await ctx.close();
   return { online, offline, onlineInState, memberOnline };
 }
+
+/**
+ * Issue #9: a member's client-side calls have no per-second burst cap; only the call past the
+ * per-user limit of its window (60) is refused, with 429 and code 9. The caller starts the
+ * server on the default limits with a short window (HUBBUB_RATE_LIMIT_WINDOW), so that the
+ * budget comes back within the test.
+ * args: {channelType, channelId, user}
+ */
+export async function userRateLimit(ctx) {
+  const { channelType, channelId, user } = ctx.args;
+  const { client } = await ctx.connect(user);
+  const channel = client.channel(channelType, channelId);
+  await channel.watch();
+
+  // Every reply to a custom event, success or refusal, with the limit it was counted against.
+  const replies = [];
+  const note = (response) => {
+    if (response?.config?.url?.endsWith('/event')) {
+      const h = response.headers;
+      replies.push({
+        status: response.status,
+        code: response.data?.code,
+        limit: Number(h['x-ratelimit-limit']),
+        remaining: Number(h['x-ratelimit-remaining']),
+        reset: Number(h['x-ratelimit-reset']),
+      });
+    }
+  };
+  client.axiosInstance.interceptors.response.use(
+    (response) => { note(response); return response; },
+    (error) => { note(error.response); return Promise.reject(error); },
+  );
+
+  // Ordinary use: a keystroke and four custom events at once. Stream's per-second burst rule
+  // is for app limits only: all five pass.
+  const burst = await Promise.all([
+    channel.keystroke(),
+    ...[1, 2, 3, 4].map((n) => channel.sendEvent({ type: 'burst', n })),
+  ]);
+  equal(burst.length, 5, 'burst replies');
+  equal(replies.filter((r) => r.status === 201).length, 5, 'the five burst events answered 201');
+
+  // Then on until one is refused: the first refusal must be the 61st call of its window.
+  let refusal;
+  for (let n = 0; n < 400 && !refusal; n += 1) {
+    try {
+      await channel.sendEvent({ type: 'steady', n });
+    } catch (err) {
+      refusal = { status: err.status, code: err.code, message: err.message };
+    }
+  }
+  assert(refusal, 'a call past the per-user limit was refused');
+  equal(refusal.status, 429, 'refusal HTTP status');
+  equal(refusal.code, 9, 'refusal Stream code');
+  const refused = replies[replies.length - 1];
+  equal(refused.status, 429, 'last reply is the refusal');
+  equal(refused.limit, 60, 'x-ratelimit-limit of the refusal');
+  equal(refused.remaining, 0, 'x-ratelimit-remaining of the refusal');
+  const sameWindow = replies.filter((r) => r.reset === refused.reset);
+  equal(sameWindow.length, 61, 'calls counted in the refusal\'s window');
+  assert(sameWindow.slice(0, 60).every((r) => r.status === 201),
+    `the first 60 calls of the window passed (${JSON.stringify(sameWindow.slice(0, 60))})`);
+
+  // The next window gives the budget back.
+  const waitMs = refused.reset * 1000 - Date.now() + 50;
+  if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+  const after = await channel.sendEvent({ type: 'steady', n: 'next window' });
+  equal(after.event?.type, 'steady', 'a call in the next window passes');
+  return { refusal, refused, windowCalls: sameWindow.length, replies: replies.length };
+}
