@@ -139,9 +139,15 @@ def create_app(settings: Settings) -> web.Application:
                                  create_broker(settings.broker_url))
     application[CONTEXT_KEY] = ctx
     application[SETTINGS_KEY] = settings
+    shared = None
+    if settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
+        from hubbub.ratelimit_shared import SharedCounter
+
+        # Counted in Redis: a user spreading calls over the nodes gets one limit, not N.
+        shared = SharedCounter(settings.broker_url)
     rate_limits = RateLimits(enabled=settings.rate_limits, per_user=settings.rate_limit_per_user,
                              user_window=settings.rate_limit_window,
-                             app_scale=settings.app_rate_limit_scale)
+                             app_scale=settings.app_rate_limit_scale, shared=shared)
     application[RATE_LIMITS_KEY] = rate_limits
     application.router.add_get("/healthz", healthz)
     application.router.add_get("/readyz", readyz)
@@ -163,6 +169,8 @@ def create_app(settings: Settings) -> web.Application:
                   "These are shown once; they are kept in the database.", flush=True)
         yield
         await service.stop(ctx)
+        if shared is not None:
+            await shared.close()
 
     application.cleanup_ctx.append(lifecycle)
     return application

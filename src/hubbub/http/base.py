@@ -109,7 +109,7 @@ def endpoint(operation: str, *, status: int = 200, server_only: bool = False,
                 ctx, request.query.get("api_key"), request.headers.get("Authorization"),
                 request.headers.get("stream-auth-type"))
             limits = request.app[RATE_LIMITS_KEY]
-            verdict = limits.hit(operation, platform_of(request, server=principal.server),
+            verdict = await limits.hit(operation, platform_of(request, server=principal.server),
                                  None if principal.server else principal.user_id or "anonymous")
             request["ratelimit"] = verdict
             if not verdict.allowed:

@@ -67,7 +67,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if claimed is not None and principal.user_id is not None and claimed != principal.user_id:
             raise errors.NotAllowed("user_id does not match the token's user_id")
         limits = request.app[RATE_LIMITS_KEY]
-        if not limits.hit("Connect", platform_of(request, server=False), None).allowed:
+        if not (await limits.hit("Connect", platform_of(request, server=False), None)).allowed:
             raise errors.RateLimited("too many connections opened to this app; retry later")
         if principal.user_id is not None and ctx.hub.user_connection_count(
                 principal.user_id) >= settings.ws_max_connections_per_user:
