@@ -12,7 +12,9 @@ An entry counts only while its node's heartbeat (renewed every ``ttl / 3``) has 
 every read fetches the live nodes in the same pipeline and filters on them, so a dead node's
 connections stop counting within ``ttl`` seconds. Every node also looks for lapsed nodes at
 each heartbeat; the one that claims a dead node (``SET NX``) deletes its entries and reports
-each user left without a live connection (``on_offline``).
+each user left without a live connection (``on_offline``). A node that finds itself gone from
+``P:nodes`` at a heartbeat (it stalled past the TTL) registers everything again. Heartbeats are
+wall-clock times: the nodes' clocks must agree to well within the TTL (NTP).
 
 Redis failures never fail a connection or a request: the node answers from its own record
 (:class:`MemoryPresence` of its own connections) until Redis is back, then re-registers
@@ -84,7 +86,12 @@ class RedisPresence:
         while True:
             await asyncio.sleep(self.ttl / 3)
             try:
-                await self._redis.zadd(f"{self.p}:nodes", {self.node: time.time() + self.ttl})
+                added = await self._redis.zadd(f"{self.p}:nodes",
+                                               {self.node: time.time() + self.ttl})
+                if added:
+                    # We were taken for dead (a stall longer than the TTL, or Redis lost our
+                    # entries): register everything again.
+                    await self.resync()
                 await self._collect_dead()
                 self._ok()
             except _FAILURES as exc:
@@ -212,6 +219,7 @@ class RedisPresence:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.zadd(f"{self.p}:nodes", {self.node: time.time() + self.ttl})
+                pipe.delete(f"{self.p}:gc:{self.node}")
                 for user_id, conns in self.local.connections.items():
                     for conn_id in conns:
                         pipe.hset(f"{self.p}:conns:{self.node}", conn_id, user_id)
