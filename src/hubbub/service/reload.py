@@ -19,9 +19,13 @@ async def load_settings(ctx: Context) -> None:
     # Cleared first: an invalidation that arrives during the load marks them stale again.
     caches.settings_stale = False
     started = time.monotonic()
-    app = await storage.get_app()
-    types = {ct.name: ct for ct in await storage.list_channel_types()}
-    roles = {r["name"] for r in await storage.list_roles()}
+    try:
+        app = await storage.get_app()
+        types = {ct.name: ct for ct in await storage.list_channel_types()}
+        roles = {r["name"] for r in await storage.list_roles()}
+    except BaseException:
+        caches.settings_stale = True  # still to be done: the next request tries again
+        raise
     if app is not None:
         ctx.app = app
     ctx.channel_types = types
