@@ -20,7 +20,7 @@ front of storage. One mechanism serves every kind:
   entry can be if an invalidation is ever lost some other way (a partition of one node).
 
 Kinds: ``users`` (by id), ``channels`` (by cid: the channel and every membership in it),
-``members`` (by cid), ``settings`` (the app, channel types and roles, reloaded whole).
+``members`` (by cid: a channel's memberships, one by one and as its member list), ``settings`` (the app, channel types and roles, reloaded whole).
 Verified tokens are cached too (:attr:`Caches.tokens`); they need no invalidation (a token's
 signature and times never change, and revocation is checked on every request against the
 cached settings and user, which are invalidated).
@@ -101,6 +101,8 @@ class Caches:
         self.channels: Lru[str, Any] = Lru(size, ttl)
         #: cid -> {user id: Member or None for "not a member"}
         self.members: Lru[str, dict[str, Any]] = Lru(size, ttl)
+        #: cid -> every Member of the channel (the state a watch answers with)
+        self.member_lists: Lru[str, list[Any]] = Lru(max(1, size // 10), ttl)
         #: token string -> verified Principal (revocation is checked per request)
         self.tokens: Lru[str, Any] = Lru(size, ttl * 20)
         self.trusted = True
@@ -136,15 +138,17 @@ class Caches:
             return
         if kind == "users":
             lru: Lru[str, Any] = self.users
-        elif kind == "channels":
-            if keys is None:
-                self.members.clear()
-            else:
-                for key in keys:
-                    self.members.forget(key)
+        elif kind in ("channels", "members"):
+            # Either drops a channel's memberships, both as point reads and as its list.
+            for per_channel in (self.members, self.member_lists):
+                if keys is None:
+                    per_channel.clear()
+                else:
+                    for key in keys:
+                        per_channel.forget(key)
+            if kind == "members":
+                return
             lru = self.channels
-        elif kind == "members":
-            lru = self.members
         else:
             log.warning("unknown cache kind %r", kind)
             return
@@ -185,6 +189,7 @@ class Caches:
         self.users.clear()
         self.channels.clear()
         self.members.clear()
+        self.member_lists.clear()
         self.settings_stale = True
         for callback in self.on_reset:
             callback()

@@ -189,18 +189,25 @@ def test_a_user_changed_through_a_reads_changed_through_b(sdk_a: StreamChat,
 
 
 async def test_a_membership_removed_through_a_is_gone_through_b(
-        sdk_a: StreamChat, pair: tuple[Server, Server]) -> None:
+        sdk_a: StreamChat, sdk_b: StreamChat, pair: tuple[Server, Server]) -> None:
     node_a, node_b = pair
     alice, owner = uid("alice"), uid("owner")
     channel_id = new_channel(sdk_a, [owner, alice])
     token = sdk_a.create_token(alice)
+
+    def members_through(sdk: StreamChat) -> list[str]:
+        state = sdk.channel("messaging", channel_id).query(state=True)
+        return sorted(m["user_id"] for m in state["members"])
+
     for node in (node_b, node_a):  # both cache the channel and alice's membership
         assert (await send_as(node, token, "messaging", channel_id))[0] == 201
+    assert members_through(sdk_b) == sorted([owner, alice])  # and the member list
 
     sdk_a.channel("messaging", channel_id).remove_members([alice])
     for node in (node_b, node_a):
         status, body = await send_as(node, token, "messaging", channel_id)
         assert (status, body["code"]) == (403, 17)
+    assert members_through(sdk_b) == [owner]
 
     sdk_a.channel("messaging", channel_id).add_members([alice])
     for node in (node_b, node_a):

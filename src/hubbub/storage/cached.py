@@ -34,6 +34,10 @@ def copy_member(member: Member | None) -> Member | None:
     return None if member is None else replace(member)
 
 
+#: Channels with more members than this are not kept as a list (read from storage each time).
+MAX_LISTED = 1000
+
+
 class CachedStorage:
     """:class:`Storage` with cached point reads. ``inner`` is the real storage."""
 
@@ -77,7 +81,6 @@ class CachedStorage:
     async def delete_users(self, ids: list[str]) -> None:
         await self.inner.delete_users(ids)
         # Their memberships went too, in channels we do not index by user.
-        self.caches.forget("members", None)
         await self.caches.invalidate("users", ids)
         await self.caches.invalidate("members", None)
 
@@ -119,6 +122,23 @@ class CachedStorage:
                 if len(members) < 10_000:
                     members[user_id] = copy_member(member)
         return channel, member
+
+    async def get_members(self, cid: str, user_ids: list[str] | None = None) -> list[Member]:
+        """A channel's members; the whole list (what every watch reads) is kept in memory for
+        channels of up to ``MAX_LISTED`` members."""
+        caches = self.caches
+        if caches.usable():
+            hit, listed = caches.member_lists.get(cid)
+            if hit and listed is not None:
+                wanted = None if user_ids is None else set(user_ids)
+                return [replace(m) for m in listed if wanted is None or m.user_id in wanted]
+        if user_ids is not None:
+            return await self.inner.get_members(cid, user_ids)
+        epoch = caches.epoch
+        members = await self.inner.get_members(cid)
+        if caches.keeps(epoch) and len(members) <= MAX_LISTED:
+            caches.member_lists.put(cid, [replace(m) for m in members])
+        return members
 
     async def create_channel(self, channel: Channel, members: list[Member]) -> bool:
         created = await self.inner.create_channel(channel, members)
