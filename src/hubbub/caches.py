@@ -34,7 +34,6 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from hubbub.broker import Broker, BrokerError, Control
@@ -106,23 +105,25 @@ class Caches:
         #: token string -> verified Principal (revocation is checked per request)
         self.tokens: Lru[str, Any] = Lru(size, ttl * 20)
         self.trusted = True
-        #: Bumped by every invalidation: a value loaded across one may be stale, and is not
-        #: kept (:meth:`keeps`).
-        self.epoch = 0
+        #: Per family of kinds, bumped by every invalidation of it: a value loaded across one
+        #: may be stale, and is not kept (:meth:`keeps`).
+        self._epochs = {"users": 0, "channels": 0}
         #: The app settings, channel types and roles must be reloaded before the next request.
         self.settings_stale = False
         #: monotonic time of the last settings load (they are reloaded past ``ttl`` too).
         self.settings_loaded = 0.0
-        #: Called after the caches were dropped because invalidations may have been missed.
-        self.on_reset: list[Callable[[], None]] = []
 
     def usable(self) -> bool:
         return self.trusted
 
-    def keeps(self, epoch: int) -> bool:
-        """May a value whose load started at ``epoch`` be cached? Not if an invalidation
-        arrived meanwhile (it may concern that very value)."""
-        return self.trusted and self.epoch == epoch
+    def epoch(self, family: str) -> int:
+        """``users`` or ``channels`` (channels and memberships): take it before a load."""
+        return self._epochs[family]
+
+    def keeps(self, family: str, epoch: int) -> bool:
+        """May a value of ``family`` whose load started at ``epoch`` be cached? Not if an
+        invalidation of that family arrived meanwhile (it may concern that very value)."""
+        return self.trusted and self._epochs[family] == epoch
 
     def settings_due(self) -> bool:
         return (self.settings_stale or not self.trusted
@@ -132,7 +133,8 @@ class Caches:
 
     def forget(self, kind: str, keys: list[str] | None) -> None:
         """Drop entries of ``kind`` in this process only (``None``: all of them)."""
-        self.epoch += 1
+        family = "users" if kind == "users" else "channels"
+        self._epochs[family] += 1
         if kind == "settings":
             self.settings_stale = True
             return
@@ -185,14 +187,13 @@ class Caches:
                     None if keys is None else [str(k) for k in keys])
 
     def drop_all(self) -> None:
-        self.epoch += 1
+        for family in self._epochs:
+            self._epochs[family] += 1
         self.users.clear()
         self.channels.clear()
         self.members.clear()
         self.member_lists.clear()
         self.settings_stale = True
-        for callback in self.on_reset:
-            callback()
 
     def broker_state(self, connected: bool) -> None:
         """The broker lost (False) or regained (True) its subscription. Either way, whatever

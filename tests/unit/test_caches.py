@@ -66,10 +66,13 @@ def test_another_nodes_invalidation_applies_and_our_own_is_skipped() -> None:
 
 def test_a_value_loaded_across_an_invalidation_is_not_kept() -> None:
     caches = Caches(RecordingBroker(), size=10, ttl=60)  # type: ignore[arg-type]
-    epoch = caches.epoch
+    users, channels = caches.epoch("users"), caches.epoch("channels")
     caches.handle({"kind": "users", "keys": ["bob"], "origin": "another-node"})
-    assert not caches.keeps(epoch)
-    assert caches.keeps(caches.epoch)
+    assert not caches.keeps("users", users)
+    assert caches.keeps("users", caches.epoch("users"))
+    assert caches.keeps("channels", channels)  # another family: unaffected
+    caches.handle({"kind": "members", "keys": ["messaging:x"], "origin": "another-node"})
+    assert not caches.keeps("channels", channels)
 
 
 def test_losing_the_broker_drops_everything_and_stops_trusting() -> None:

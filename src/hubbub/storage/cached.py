@@ -62,9 +62,9 @@ class CachedStorage:
             else:
                 missing.append(uid)
         if missing:
-            epoch = caches.epoch
+            epoch = caches.epoch("users")
             loaded = await self.inner.get_users(missing)
-            keep = caches.keeps(epoch)
+            keep = caches.keeps("users", epoch)
             for uid, user in loaded.items():
                 if keep:
                     caches.users.put(uid, copy_user(user))
@@ -92,9 +92,9 @@ class CachedStorage:
             hit, channel = caches.channels.get(cid)
             if hit:
                 return None if channel is None else copy_channel(channel)
-        epoch = caches.epoch
+        epoch = caches.epoch("channels")
         channel = await self.inner.get_channel(cid)
-        if caches.keeps(epoch):
+        if caches.keeps("channels", epoch):
             caches.channels.put(cid, None if channel is None else copy_channel(channel))
         return channel
 
@@ -109,9 +109,9 @@ class CachedStorage:
                 found, members = caches.members.get(cid)
                 if found and members is not None and user_id in members:
                     return copy_channel(channel), copy_member(members[user_id])
-        epoch = caches.epoch
+        epoch = caches.epoch("channels")
         channel, member = await self.inner.get_channel_and_member(cid, user_id)
-        if caches.keeps(epoch):
+        if caches.keeps("channels", epoch):
             caches.channels.put(cid, None if channel is None else copy_channel(channel))
             if channel is not None:
                 found, members = caches.members.get(cid)
@@ -134,9 +134,9 @@ class CachedStorage:
                 return [replace(m) for m in listed if wanted is None or m.user_id in wanted]
         if user_ids is not None:
             return await self.inner.get_members(cid, user_ids)
-        epoch = caches.epoch
+        epoch = caches.epoch("channels")
         members = await self.inner.get_members(cid)
-        if caches.keeps(epoch) and len(members) <= MAX_LISTED:
+        if caches.keeps("channels", epoch) and len(members) <= MAX_LISTED:
             caches.member_lists.put(cid, [replace(m) for m in members])
         return members
 
