@@ -42,10 +42,17 @@ class Settings:
     ws_write_buffer_bytes: int = 1024 * 1024
     #: Largest frame a client may send on the WebSocket (past it: close 1009).
     ws_max_frame_bytes: int = 64 * 1024
-    #: Frames a client may send per second on one connection (past it: error frame, close 1008).
+    #: Frames of any kind (text, binary, ping, pong) a client may send per second on one
+    #: connection (past it: error frame, close 1008).
     ws_max_messages_per_second: int = 20
     #: Connections one user may hold open at once on this process (Stream allows 50).
     ws_max_connections_per_user: int = 50
+    #: Anonymous connections (no token) this process holds open at once, all callers together.
+    ws_max_anonymous_connections: int = 1000
+    #: Channels one connection may watch at once (past it: 400, code 4).
+    ws_max_watched_channels: int = 1000
+    #: When set, ``GET /metrics`` requires ``Authorization: Bearer <this token>`` (else 401).
+    metrics_token: str | None = None
     #: Seconds one webhook attempt may take (a hook's ``timeout_ms`` overrides it).
     webhook_timeout: float = 6.0
     #: Seconds after which an undelivered webhook copy is given up on (dead letter).

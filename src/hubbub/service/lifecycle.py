@@ -40,6 +40,8 @@ def create_context(settings: Settings, storage: Storage, broker: Broker) -> Cont
     hub.control_handlers["presence_subscribe"] = lambda args: presence.remote_subscribe(
         ctx, args)
     hub.control_handlers["online"] = lambda args: presence.remote_online(ctx, args)
+    # A member was removed from a channel: its connections here stop watching it.
+    hub.control_handlers["unwatch_user"] = lambda args: watching.remote_unwatch_user(ctx, args)
     return ctx
 
 

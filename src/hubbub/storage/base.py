@@ -31,8 +31,11 @@ class Storage(Protocol):
 
     # users
     async def get_users(self, ids: list[str]) -> dict[str, User]: ...
-    async def save_users(self, users: list[User]) -> None:
-        """Insert or replace each user whole."""
+    async def save_users(self, users: list[User], *,
+                         keep: frozenset[str] = frozenset()) -> None:
+        """Insert or replace each user whole, except that an existing row keeps its values of
+        the columns named in ``keep`` (so a client's own update never overwrites a
+        deactivation, deletion or revocation that committed meanwhile)."""
     async def query_users(self, filter_conditions: Any, sort: Any, limit: int,
                           offset: int) -> list[User]: ...
     async def delete_users(self, ids: list[str]) -> None:

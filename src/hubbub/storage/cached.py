@@ -71,10 +71,13 @@ class CachedStorage:
                 found[uid] = user
         return found
 
-    async def save_users(self, users: list[User]) -> None:
-        await self.inner.save_users(users)
+    async def save_users(self, users: list[User], *,
+                         keep: frozenset[str] = frozenset()) -> None:
+        await self.inner.save_users(users, keep=keep)
         await self.caches.invalidate("users", [u.id for u in users])
-        if self.caches.usable():  # write-through: this process has the new values already
+        # Write-through: this process has the new values already, unless ``keep`` means the
+        # stored rows may differ from ``users`` (then the next read loads them).
+        if self.caches.usable() and not keep:
             for user in users:
                 self.caches.users.put(user.id, copy_user(user))
 
@@ -200,8 +203,9 @@ class Users:
     async def get_one(self, user_id: str) -> User | None:
         return (await self.storage.get_users([user_id])).get(user_id)
 
-    async def save(self, batch: list[User]) -> None:
-        await self.storage.save_users(batch)
+    async def save(self, batch: list[User], *, keep: frozenset[str] = frozenset()) -> None:
+        """Write through (see ``Storage.save_users`` for ``keep``)."""
+        await self.storage.save_users(batch, keep=keep)
 
     async def delete(self, ids: list[str]) -> None:
         await self.storage.delete_users(ids)
