@@ -51,6 +51,10 @@ class Presence(Protocol):
 
     def is_online(self, user_id: str) -> bool: ...
 
+    async def connected_anywhere(self, user_id: str) -> bool:
+        """Asked of the registry itself, not the mirror: does ``user_id`` hold a connection
+        on a live node right now? (For decisions that must not lag, e.g. user inboxes.)"""
+
     def mark(self, user_id: str, online: bool) -> None:
         """Update the online mirror (the ``online`` control message of another node)."""
 

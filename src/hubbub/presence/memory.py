@@ -56,6 +56,9 @@ class MemoryPresence:
     def is_online(self, user_id: str) -> bool:
         return user_id in self.connections
 
+    async def connected_anywhere(self, user_id: str) -> bool:
+        return user_id in self.connections
+
     def mark(self, user_id: str, online: bool) -> None:
         return None
 

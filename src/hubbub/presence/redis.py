@@ -208,6 +208,20 @@ class RedisPresence:
     def is_online(self, user_id: str) -> bool:
         return user_id in self._online or self.local.is_online(user_id)
 
+    async def connected_anywhere(self, user_id: str) -> bool:
+        if self.local.is_online(user_id):
+            return True
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.smembers(f"{self.p}:user:{user_id}")
+                await self._live(pipe)
+                members, live = await pipe.execute()
+        except _FAILURES as exc:
+            self._failed(exc)
+            return user_id in self._online
+        live_set = set(live)
+        return any(self._alive(m, live_set) for m in members)
+
     def mark(self, user_id: str, online: bool) -> None:
         if online:
             self._online.add(user_id)
