@@ -79,6 +79,11 @@ class Settings:
     presence_ttl: float = 15.0
     #: Processes ``hubbub serve`` starts, sharing the port (needs PostgreSQL and Redis).
     workers: int = 1
+    #: Events kept per channel (and per offline user's inbox) for ``/sync``; 0 switches
+    #: history off.
+    history_size: int = 500
+    #: Seconds an event stays in history; 0 switches history off.
+    history_ttl: float = 300.0
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
     #: Warnings about the configuration found while reading it (renamed variables), to be logged.

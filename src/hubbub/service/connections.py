@@ -69,21 +69,19 @@ async def check_still_allowed(ctx: Context, principal: Principal) -> None:
         user_revoked_before=parse_time(user.revoke_tokens_issued_before) if user else None)
 
 
-def register(ctx: Context, conn: Connection) -> None:
+async def register(ctx: Context, conn: Connection, user: User | None = None) -> None:
+    """The connection receives events from now on, and counts as connected and online
+    everywhere (announced to presence subscribers if it is the user's first anywhere).
+    Recorded before the handshake frame goes out: once a client is greeted, every node
+    counts it (user inboxes, watchers, ``online``)."""
     ctx.hub.add(conn)
-
-
-async def came_online(ctx: Context, conn: Connection, user: User | None) -> None:
-    """The connection was greeted: it counts as online everywhere (and is announced to
-    presence subscribers if it is the user's first anywhere)."""
     await presence.came_online(ctx, conn, user)
 
 
 async def unregister(ctx: Context, conn: Connection) -> None:
     for cid in ctx.hub.remove(conn):
         await after_unwatch(ctx, conn, cid)
-    if conn.greeted:  # only a connection that came online goes offline
-        await presence.went_offline(ctx, conn)
+    await presence.went_offline(ctx, conn)
 
 
 def health_check(conn: Connection, me: dict[str, Any] | None = None) -> bytes:

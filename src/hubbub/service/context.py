@@ -21,6 +21,7 @@ from hubbub.caches import Caches
 from hubbub.config import Settings
 from hubbub.core import permissions
 from hubbub.core.models import App, ChannelType, User
+from hubbub.history import History
 from hubbub.hub import Hub
 from hubbub.presence import Presence
 from hubbub.storage.base import Storage
@@ -52,6 +53,8 @@ class Context:
     health_task: asyncio.Task[None] | None = None
     #: The settings reload in flight, if any (concurrent requests wait for the same one).
     reloading: asyncio.Task[None] | None = None
+    #: Recent events for ``/sync`` (None: history is switched off).
+    history: History | None = None
 
     @property
     def app_settings(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from hubbub.caches import INVALIDATE, Caches
 from hubbub.config import Settings
 from hubbub.core import defaults, permissions
 from hubbub.core.models import App, ChannelType, utcnow
+from hubbub.history import create_history
 from hubbub.hub import Hub
 from hubbub.presence import create_presence
 from hubbub.service import connections, presence, watching
@@ -33,6 +34,8 @@ def create_context(settings: Settings, storage: Storage, broker: Broker) -> Cont
     # Another process wrote something this one caches: drop it here too (this process's
     # own writes go through the caches).
     hub.control_handlers[INVALIDATE] = caches.handle
+    ctx.history = create_history(settings.broker_url, size=settings.history_size,
+                                 ttl=settings.history_ttl)
     # A watch or stop-watching request that reached another process for a connection of
     # this one.
     hub.control_handlers["watch"] = lambda args: watching.remote_watch(ctx, args, True)
@@ -77,6 +80,8 @@ async def start(ctx: Context) -> None:
     await ctx.broker.start(ctx.hub.handle, on_state=lambda up: broker_state(ctx, up))
     await ctx.presence.start(lambda user_id, online: ctx.spawn(
         presence.announce(ctx, user_id, online, None)))
+    if ctx.history is not None:
+        await ctx.history.start()
     ctx.webhooks = WebhookSender(
         storage, api_key=app.api_key, api_secret=app.api_secret,
         concurrency=settings.webhook_concurrency, horizon=settings.webhook_horizon)
@@ -102,4 +107,6 @@ async def stop(ctx: Context) -> None:
         await ctx.webhooks.stop()
     await ctx.presence.close()
     await ctx.broker.close()
+    if ctx.history is not None:
+        await ctx.history.close()
     await ctx.storage.close()

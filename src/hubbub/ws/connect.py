@@ -110,8 +110,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
         # Registered first, then checked again: a deactivation, deletion or revocation that
         # committed during the awaited work above is seen by this check, and one that commits
         # after registration reaches the connection through the broker.
-        connections.register(ctx, conn)
         try:
+            # Inside the try: a cancellation during registration still unregisters.
+            await connections.register(ctx, conn, user)
             try:
                 await connections.check_still_allowed(ctx, principal)
             except errors.HubbubError as exc:
@@ -127,7 +128,6 @@ async def handle(request: web.Request) -> web.StreamResponse:
             await ws.send_frame(connections.health_check(conn, me=user.to_own_wire()),
                                 WSMsgType.TEXT)
             conn.greeted = True
-            await connections.came_online(ctx, conn, user)
             await _serve(conn, ws, settings, started)
         finally:
             await connections.unregister(ctx, conn)
