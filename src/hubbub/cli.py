@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int,
                        help="processes sharing the port, each a full node (HUBBUB_WORKERS; "
                             "default 1; more need PostgreSQL and a Redis broker)")
+    serve.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=None,
+                       help="serve the dashboard at /dashboard (HUBBUB_DASHBOARD; default: on "
+                            "when listening on a loopback address)")
     _add_common(serve)
     token = sub.add_parser("token", help="print a user token for the configured app")
     token.add_argument("user_id")
@@ -100,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     overrides = {k: v for k, v in vars(args).items()
                  if k in ("host", "port", "database_url", "api_key", "api_secret", "broker_url",
-                          "workers")}
+                          "workers", "dashboard")}
     try:
         settings = Settings.from_env(**overrides)
     except ValueError as exc:

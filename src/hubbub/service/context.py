@@ -24,6 +24,7 @@ from hubbub.core.models import App, ChannelType, User
 from hubbub.history import History
 from hubbub.hub import Hub
 from hubbub.presence import Presence
+from hubbub.service.activity import ActivityRecorder
 from hubbub.storage.base import Storage
 from hubbub.storage.cached import Users
 from hubbub.webhooks.sender import WebhookSender
@@ -41,6 +42,8 @@ class Context:
     users: Users
     caches: Caches
     presence: Presence
+    #: ``last_active`` notes, stored behind in batches.
+    activity: ActivityRecorder
     app: App | None = None
     channel_types: dict[str, ChannelType] = field(default_factory=dict)
     custom_roles: set[str] = field(default_factory=set)
@@ -53,6 +56,7 @@ class Context:
     health_task: asyncio.Task[None] | None = None
     #: The settings reload in flight, if any (concurrent requests wait for the same one).
     reloading: asyncio.Task[None] | None = None
+    activity_task: asyncio.Task[None] | None = None
     #: Recent events for ``/sync`` (None: history is switched off).
     history: History | None = None
 

@@ -15,22 +15,28 @@ from hubbub.history import create_history
 from hubbub.hub import Hub
 from hubbub.presence import create_presence
 from hubbub.service import connections, presence, watching
+from hubbub.service.activity import ActivityRecorder
 from hubbub.service.context import Context
 from hubbub.service.reload import load_settings
-from hubbub.storage.base import Storage
+from hubbub.storage.base import Storage, StorageError
 from hubbub.storage.cached import CachedStorage, Users
 from hubbub.webhooks.sender import WebhookSender
 
 log = logging.getLogger(__name__)
 
+
 def create_context(settings: Settings, storage: Storage, broker: Broker) -> Context:
-    hub = Hub(write_limit=settings.ws_write_buffer_bytes)
+    hub = Hub(write_limit=settings.ws_write_buffer_bytes,
+              health_slots=connections.health_slots(settings.health_check_interval))
     caches = Caches(broker, size=settings.cache_size, ttl=settings.cache_ttl)
     cached = CachedStorage(storage, caches)
     ctx = Context(settings=settings, storage=cached, broker=broker,  # type: ignore[arg-type]
                   hub=hub, users=Users(cached), caches=caches,
                   presence=create_presence(settings.broker_url, caches.node,
-                                           ttl=settings.presence_ttl))
+                                           ttl=settings.presence_ttl),
+                  activity=ActivityRecorder(
+                      cached,  # type: ignore[arg-type]
+                      interval=settings.last_active_flush_interval))
     # Another process wrote something this one caches: drop it here too (this process's
     # own writes go through the caches).
     hub.control_handlers[INVALIDATE] = caches.handle
@@ -87,6 +93,7 @@ async def start(ctx: Context) -> None:
         concurrency=settings.webhook_concurrency, horizon=settings.webhook_horizon)
     await ctx.webhooks.start()
     ctx.health_task = asyncio.create_task(connections.health_checks(ctx))
+    ctx.activity_task = asyncio.create_task(ctx.activity.run())
 
 
 def broker_state(ctx: Context, connected: bool) -> None:
@@ -101,8 +108,14 @@ def broker_state(ctx: Context, connected: bool) -> None:
 async def stop(ctx: Context) -> None:
     if ctx.health_task is not None:
         ctx.health_task.cancel()
+    if ctx.activity_task is not None:
+        ctx.activity_task.cancel()
     # 1012 (service restart): not 1000, so the SDKs reconnect.
     ctx.hub.drop_all(1012, "server is shutting down")
+    try:
+        await ctx.activity.flush()
+    except StorageError as exc:
+        log.warning("last_active not stored at shutdown: %s", exc)
     if ctx.webhooks is not None:
         await ctx.webhooks.stop()
     await ctx.presence.close()

@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from hubbub.caches import Caches
+from hubbub.broker import BrokerError, Control
+from hubbub.caches import INVALIDATE, Caches
 from hubbub.core.models import Channel, Member, User
 from hubbub.storage.base import Storage
 
@@ -80,6 +81,18 @@ class CachedStorage:
         if self.caches.usable() and not keep:
             for user in users:
                 self.caches.users.put(user.id, copy_user(user))
+
+    async def touch_users(self, last_active: dict[str, str]) -> None:
+        """``last_active`` stored behind (``service.activity``): the other processes drop
+        their copies so they show it too; this one already has it (``Users.touch``)."""
+        await self.inner.touch_users(last_active)
+        ids = list(last_active)
+        if ids and self.caches.broker.distributed:
+            try:
+                await self.caches.broker.publish(Control(INVALIDATE, {
+                    "kind": "users", "keys": ids, "origin": self.caches.node}))
+            except BrokerError:
+                pass  # nodes that missed it drop their caches when they reconnect
 
     async def delete_users(self, ids: list[str]) -> None:
         await self.inner.delete_users(ids)
@@ -209,3 +222,10 @@ class Users:
 
     async def delete(self, ids: list[str]) -> None:
         await self.storage.delete_users(ids)
+
+    def touch(self, user_id: str, last_active: str) -> None:
+        """Set the cached user's ``last_active`` (stored behind by the caller); nothing if it
+        is not cached."""
+        hit, user = self.storage.caches.users.get(user_id)
+        if hit and user is not None:
+            user.last_active = last_active
