@@ -82,6 +82,9 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     p.add_argument("--profile-rate", type=int, default=100, help="samples/s")
     p.add_argument("--profile-native", action="store_true",
                    help="include native (C) frames in the profile")
+    p.add_argument("--no-calibrate", action="store_true",
+                   help="skip the probe of the server core's speed before each measurement "
+                        "(a second saved per measurement: for smoke runs)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (databases, logs)")
     p.add_argument("--baseline", action="store_true",
                    help="measure bench/baseline_server.py (bare aiohttp + uvloop fan-out, no "

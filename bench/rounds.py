@@ -32,7 +32,7 @@ async def guarded(args: argparse.Namespace, name: str,
     log(f"phase {name}")
     t0 = time.monotonic()
     busy = await wait_quiet(args)
-    speed = await asyncio.to_thread(calibrate, args.server_cpu)
+    speed = {} if args.no_calibrate else await asyncio.to_thread(calibrate, args.server_cpu)
     log(f"  calibration of CPU {args.server_cpu}: {speed}")
     try:
         r = await asyncio.wait_for(coro, args.phase_timeout)
