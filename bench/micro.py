@@ -53,33 +53,38 @@ async def main(n: int) -> None:
     from hubbub.core import events, permissions
     from hubbub.core.models import utcnow
     from hubbub.schemas import ChannelQueryRequest, SendEventRequest, parse
-    from hubbub.service import Service, encode
+    import orjson
+
+    from hubbub import service
+    from hubbub.service import access, channels, users
+    from hubbub.service import events as event_cases
+    from hubbub.service.authentication import authenticate
     from hubbub.storage.sql import SqlStorage
 
     workdir = Path(tempfile.mkdtemp(prefix="hubbub-micro-"))
     url = f"sqlite:///{workdir / 'micro.db'}"
     settings = Settings.from_env(database_url=url, api_key=API_KEY, api_secret=API_SECRET,
                                  rate_limits=False)
-    service = Service(settings, SqlStorage(url), create_broker("memory"))
-    await service.start()
+    ctx = service.create_context(settings, SqlStorage(url), create_broker("memory"))
+    await service.start(ctx)
     try:
-        await service.upsert_users(SERVER, {"alice": {"id": "alice"}, "bob": {"id": "bob"}})
-        await service.get_or_create_channel(
-            SERVER, "messaging", "micro",
+        await users.upsert_users(ctx, SERVER, {"alice": {"id": "alice"}, "bob": {"id": "bob"}})
+        await channels.get_or_create_channel(
+            ctx, SERVER, "messaging", "micro",
             parse(ChannelQueryRequest, {"data": {"created_by_id": "alice",
                                                  "members": ["alice", "bob"]}}), None)
         token = auth.create_token(API_SECRET, "alice")
-        principal = await service.authenticate(API_KEY, token, "jwt")
+        principal = await authenticate(ctx, API_KEY, token, "jwt")
         body = {"event": {"type": "bench", "seq": 1, "t": 123}}
         request = parse(SendEventRequest, body)
-        ct = service.channel_type("messaging")
-        channel, member = await service.storage.get_channel_and_member("messaging:micro",
+        ct = ctx.channel_type("messaging")
+        channel, member = await ctx.storage.get_channel_and_member("messaging:micro",
                                                                        "alice")
         assert channel is not None
         user = principal.user
         assert user is not None
         payload = events.channel_event("bench", {"seq": 1}, channel_type="messaging",
-                                       channel_id="micro", user=service.user_wire(user),
+                                       channel_id="micro", user=ctx.user_wire(user),
                                        created_at=utcnow())
         rows: list[tuple[str, float]] = []
         print(f"n={n} calls per run, median of 5 runs, pid {os.getpid()} on CPU "
@@ -87,29 +92,29 @@ async def main(n: int) -> None:
         await timed("auth.verify_token (PyJWT HS256)", n, lambda: auth.verify_token(
             token, API_SECRET, api_key=API_KEY, allow_dev_tokens=False), rows)
         await timed("storage.get_users([one id])", n,
-                    lambda: service.storage.get_users(["alice"]), rows)
+                    lambda: ctx.storage.get_users(["alice"]), rows)
         await timed("storage.get_channel_and_member", n,
-                    lambda: service.storage.get_channel_and_member("messaging:micro", "alice"),
+                    lambda: ctx.storage.get_channel_and_member("messaging:micro", "alice"),
                     rows)
-        await timed("service.authenticate (token + get_users)", n,
-                    lambda: service.authenticate(API_KEY, token, "jwt"), rows)
+        await timed("authenticate (token + get_users)", n,
+                    lambda: authenticate(ctx, API_KEY, token, "jwt"), rows)
         await timed("parse(SendEventRequest) (pydantic)", n,
                     lambda: parse(SendEventRequest, body), rows)
-        await timed("service._authorize (permissions)", n, lambda: service._authorize(
-            user, permissions.SEND_CUSTOM_EVENT, ct, channel, member), rows)
+        await timed("access.authorize (permissions)", n, lambda: access.authorize(
+            ctx, user, permissions.SEND_CUSTOM_EVENT, ct, channel, member), rows)
         await timed("events.channel_event + user_wire + utcnow", n,
                     lambda: events.channel_event(
                         "bench", {"seq": 1}, channel_type="messaging", channel_id="micro",
-                        user=service.user_wire(user), created_at=utcnow()), rows)
-        await timed("encode (orjson) of the event", n, lambda: encode(payload), rows)
-        await timed("service.send_channel_event, no watcher (whatever storage reads it makes)", n,
-                    lambda: service.send_channel_event(principal, "messaging", "micro",
+                        user=ctx.user_wire(user), created_at=utcnow()), rows)
+        await timed("encode (orjson) of the event", n, lambda: orjson.dumps(payload), rows)
+        await timed("send_channel_event, no watcher (whatever storage reads it makes)", n,
+                    lambda: event_cases.send_channel_event(ctx, principal, "messaging", "micro",
                                                        request.event, 40), rows)
         print()
         print("The whole REST call adds aiohttp's request/response handling, the JSON body, "
               "rate-limit bookkeeping and the access log line; see bench/run.py --phases rest.")
     finally:
-        await service.stop()
+        await service.stop(ctx)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -11,21 +11,20 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from hubbub import errors, openapi
+from hubbub import errors, openapi, service
 from hubbub.broker import BrokerError, create_broker
 from hubbub.config import Settings
 from hubbub.http import app as app_routes
 from hubbub.http import channel_types, channels, events, users, webhooks
 from hubbub.http.base import (
+    CONTEXT_KEY,
     RATE_LIMITS_KEY,
-    SERVICE_KEY,
     SETTINGS_KEY,
     duration_since,
     json_response,
 )
 from hubbub.metrics import metrics_handler
 from hubbub.ratelimit import RateLimits
-from hubbub.service import Service
 from hubbub.storage.base import StorageError
 from hubbub.storage.sql import SqlStorage
 from hubbub.ws import connect
@@ -117,9 +116,9 @@ def create_app(settings: Settings) -> web.Application:
     """The whole server as one aiohttp application (REST and WebSocket on one port)."""
     application = web.Application(middlewares=[error_middleware],
                                   client_max_size=settings.max_body_bytes)
-    service = Service(settings, SqlStorage(settings.database_url),
-                      create_broker(settings.broker_url))
-    application[SERVICE_KEY] = service
+    ctx = service.create_context(settings, SqlStorage(settings.database_url),
+                                 create_broker(settings.broker_url))
+    application[CONTEXT_KEY] = ctx
     application[SETTINGS_KEY] = settings
     rate_limits = RateLimits(enabled=settings.rate_limits, per_user=settings.rate_limit_per_user,
                              scale=settings.rate_limit_scale)
@@ -128,21 +127,21 @@ def create_app(settings: Settings) -> web.Application:
     application.router.add_get("/hi", hi)
     application.router.add_get("/connect", connect.handle)
     application.on_shutdown.append(connect.close_connections)
-    application.router.add_get("/metrics", metrics_handler(service))
+    application.router.add_get("/metrics", metrics_handler(ctx))
     application.router.add_get("/openapi.json", openapi.handler(application))
     for module in (users, channel_types, channels, events, app_routes, webhooks):
         application.add_routes(module.routes)
     application.on_response_prepare.append(_on_prepare)
 
     async def lifecycle(app: web.Application) -> Any:
-        await service.start()
-        if service.created_credentials:
-            assert service.app is not None
-            print(f"Created a new app. API key: {service.app.api_key}  "
-                  f"API secret: {service.app.api_secret}\n"
+        await service.start(ctx)
+        if ctx.created_credentials:
+            assert ctx.app is not None
+            print(f"Created a new app. API key: {ctx.app.api_key}  "
+                  f"API secret: {ctx.app.api_secret}\n"
                   "These are shown once; they are kept in the database.", flush=True)
         yield
-        await service.stop()
+        await service.stop(ctx)
 
     application.cleanup_ctx.append(lifecycle)
     return application

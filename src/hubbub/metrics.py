@@ -15,16 +15,16 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from hubbub.service import Service
+    from hubbub.service import Context
 
 
 class HubbubCollector(Collector):
-    def __init__(self, service: Service) -> None:
-        self.service = service
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
         self.outbox: dict[str, int] = {}
 
     def collect(self) -> Iterator[Metric]:
-        hub = self.service.hub
+        hub = self.ctx.hub
         yield GaugeMetricFamily("hubbub_connections", "Open WebSocket connections",
                                 value=len(hub.connections))
         yield GaugeMetricFamily("hubbub_watched_channels", "Channels with a watcher here",
@@ -34,7 +34,7 @@ class HubbubCollector(Collector):
         for state in ("pending", "delivered", "dead"):
             states.add_metric([state], self.outbox.get(state, 0))
         yield states
-        sender = self.service.webhooks
+        sender = self.ctx.webhooks
         if sender is not None:
             yield CounterMetricFamily("hubbub_webhook_delivered", "Webhook copies delivered",
                                       value=sender.delivered)
@@ -44,14 +44,14 @@ class HubbubCollector(Collector):
                                       value=sender.given_up)
 
 
-def metrics_handler(service: Service) -> Callable[[web.Request], Awaitable[web.Response]]:
+def metrics_handler(ctx: Context) -> Callable[[web.Request], Awaitable[web.Response]]:
     registry = CollectorRegistry()
-    collector = HubbubCollector(service)
+    collector = HubbubCollector(ctx)
     registry.register(collector)
 
     async def handle(_request: web.Request) -> web.Response:
         # The outbox counts need the database: read them here, then render synchronously.
-        collector.outbox = await service.storage.count_webhooks()
+        collector.outbox = await ctx.storage.count_webhooks()
         return web.Response(body=generate_latest(registry),
                             content_type="text/plain", charset="utf-8")
 

@@ -10,6 +10,7 @@ from hubbub import errors
 from hubbub.core import permissions
 from hubbub.http.base import RATE_LIMITS_KEY, Call, endpoint
 from hubbub.schemas import CreateRoleRequest, UpdateAppRequest
+from hubbub.service import admin
 
 routes = web.RouteTableDef()
 
@@ -17,13 +18,13 @@ routes = web.RouteTableDef()
 @routes.get("/app")
 @endpoint("GetApp", server_only=True)
 async def get_app(call: Call) -> dict[str, Any]:
-    return call.service.get_app_response()
+    return admin.get_app(call.ctx)
 
 
 @routes.patch("/app")
 @endpoint("UpdateApp", server_only=True, body=UpdateAppRequest)
 async def update_app(call: Call) -> dict[str, Any]:
-    return await call.service.update_app(call.body)
+    return await admin.update_app(call.ctx, call.body)
 
 
 @routes.get("/permissions")
@@ -44,20 +45,19 @@ async def get_permission(call: Call) -> dict[str, Any]:
 @routes.get("/roles")
 @endpoint("ListRoles", server_only=True)
 async def list_roles(call: Call) -> dict[str, Any]:
-    return await call.service.list_roles()
+    return await admin.list_roles(call.ctx)
 
 
 @routes.post("/roles")
 @endpoint("CreateRole", status=201, server_only=True, body=CreateRoleRequest)
 async def create_role(call: Call) -> dict[str, Any]:
-    request = call.data
-    return await call.service.create_role(request.name)
+    return await admin.create_role(call.ctx, call.data.name)
 
 
 @routes.delete("/roles/{name}")
 @endpoint("DeleteRole", server_only=True)
 async def delete_role(call: Call) -> dict[str, Any]:
-    return await call.service.delete_role(call.param("name"))
+    return await admin.delete_role(call.ctx, call.param("name"))
 
 
 @routes.get("/rate_limits")

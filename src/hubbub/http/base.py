@@ -20,9 +20,10 @@ from hubbub.auth import Principal
 from hubbub.config import Settings
 from hubbub.ratelimit import RateLimits, platform_of
 from hubbub.schemas import check_depth, parse
-from hubbub.service import Service
+from hubbub.service import Context
+from hubbub.service.authentication import authenticate
 
-SERVICE_KEY = web.AppKey("service", Service)
+CONTEXT_KEY = web.AppKey("context", Context)
 SETTINGS_KEY = web.AppKey("settings", Settings)
 RATE_LIMITS_KEY = web.AppKey("rate_limits", RateLimits)
 
@@ -40,7 +41,7 @@ class Call:
     """One authenticated API call."""
 
     request: web.Request
-    service: Service
+    ctx: Context
     principal: Principal
     body: dict[str, Any]
     raw_body: bytes
@@ -103,9 +104,9 @@ def endpoint(operation: str, *, status: int = 200, server_only: bool = False,
         async def handler(request: web.Request) -> web.Response:
             started = time.perf_counter()
             request["operation"] = operation
-            service = request.app[SERVICE_KEY]
-            principal = await service.authenticate(
-                request.query.get("api_key"), request.headers.get("Authorization"),
+            ctx = request.app[CONTEXT_KEY]
+            principal = await authenticate(
+                ctx, request.query.get("api_key"), request.headers.get("Authorization"),
                 request.headers.get("stream-auth-type"))
             limits = request.app[RATE_LIMITS_KEY]
             verdict = limits.hit(operation, platform_of(request, server=principal.server),
@@ -126,7 +127,7 @@ def endpoint(operation: str, *, status: int = 200, server_only: bool = False,
                     raise errors.InputError("request body must be a JSON object")
                 check_depth(parsed)
                 body = parsed
-            call = Call(request, service, principal, body, raw)
+            call = Call(request, ctx, principal, body, raw)
             if body_model is not None:
                 call.data = parse(body_model, body)
             elif payload is not None:

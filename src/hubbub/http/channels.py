@@ -16,6 +16,7 @@ from hubbub.schemas import (
     QueryMembersRequest,
     UpdateChannelRequest,
 )
+from hubbub.service import channels, events, watching
 
 routes = web.RouteTableDef()
 
@@ -24,23 +25,23 @@ routes = web.RouteTableDef()
 @endpoint("GetOrCreateDistinctChannel", status=201, body=ChannelQueryRequest)
 async def get_or_create_distinct(call: Call) -> dict[str, Any]:
     request = call.data
-    return await call.service.get_or_create_channel(
-        call.principal, call.param("type"), None, request, call.connection_id)
+    return await channels.get_or_create_channel(
+        call.ctx, call.principal, call.param("type"), None, request, call.connection_id)
 
 
 @routes.post("/channels/{type}/{id}/query")
 @endpoint("GetOrCreateChannel", status=201, body=ChannelQueryRequest)
 async def get_or_create(call: Call) -> dict[str, Any]:
     request = call.data
-    return await call.service.get_or_create_channel(
-        call.principal, call.param("type"), call.param("id"), request, call.connection_id)
+    return await channels.get_or_create_channel(
+        call.ctx, call.principal, call.param("type"), call.param("id"), request, call.connection_id)
 
 
 @routes.post("/channels/{type}/{id}")
 @endpoint("UpdateChannel", status=201, body=UpdateChannelRequest)
 async def update_channel(call: Call) -> dict[str, Any]:
     request = call.data
-    return await call.service.update_channel(call.principal, call.param("type"),
+    return await channels.update_channel(call.ctx, call.principal, call.param("type"),
                                              call.param("id"), request)
 
 
@@ -48,14 +49,14 @@ async def update_channel(call: Call) -> dict[str, Any]:
 @endpoint("UpdateChannelPartial", body=PartialUpdateChannelRequest)
 async def partial_update_channel(call: Call) -> dict[str, Any]:
     request = call.data
-    return await call.service.partial_update_channel(call.principal, call.param("type"),
+    return await channels.partial_update_channel(call.ctx, call.principal, call.param("type"),
                                                      call.param("id"), request)
 
 
 @routes.delete("/channels/{type}/{id}")
 @endpoint("DeleteChannel")
 async def delete_channel(call: Call) -> dict[str, Any]:
-    return await call.service.delete_channel(call.principal, call.param("type"),
+    return await channels.delete_channel(call.ctx, call.principal, call.param("type"),
                                              call.param("id"))
 
 
@@ -63,27 +64,27 @@ async def delete_channel(call: Call) -> dict[str, Any]:
 @endpoint("DeleteChannels", status=201, server_only=True, body=DeleteChannelsRequest)
 async def delete_channels(call: Call) -> dict[str, Any]:
     request = call.data
-    return await call.service.delete_channels(request.cids)
+    return await channels.delete_channels(call.ctx, request.cids)
 
 
 @routes.post("/channels")
 @endpoint("QueryChannels", status=201, body=QueryChannelsRequest)
 async def query_channels(call: Call) -> dict[str, Any]:
     request = call.data
-    return await call.service.query_channels(call.principal, request, call.connection_id)
+    return await channels.query_channels(call.ctx, call.principal, request, call.connection_id)
 
 
 @routes.post("/channels/{type}/{id}/stop-watching")
 @endpoint("StopWatchingChannel", status=201)
 async def stop_watching(call: Call) -> dict[str, Any]:
-    return await call.service.stop_watching(call.principal, call.param("type"),
+    return await watching.stop_watching(call.ctx, call.principal, call.param("type"),
                                             call.param("id"), call.connection_id)
 
 
 @routes.post("/channels/{type}/{id}/read")
 @endpoint("MarkRead", status=201, body=MarkReadRequest)
 async def mark_read(call: Call) -> dict[str, Any]:
-    return await call.service.mark_read(call.principal, call.param("type"), call.param("id"),
+    return await events.mark_read(call.ctx, call.principal, call.param("type"), call.param("id"),
                                         call.data)
 
 
@@ -98,4 +99,4 @@ async def mark_all_read(call: Call) -> dict[str, Any]:
 @endpoint("QueryMembers", payload=QueryMembersRequest)
 async def query_members(call: Call) -> dict[str, Any]:
     request = call.data
-    return await call.service.query_members(call.principal, request)
+    return await channels.query_members(call.ctx, call.principal, request)

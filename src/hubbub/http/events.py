@@ -8,6 +8,7 @@ from aiohttp import web
 
 from hubbub.http.base import Call, endpoint
 from hubbub.schemas import SendEventRequest, SendUserEventRequest
+from hubbub.service import events
 
 routes = web.RouteTableDef()
 
@@ -21,12 +22,12 @@ def _event_size(call: Call) -> int:
 @endpoint("SendEvent", status=201, body=SendEventRequest)
 async def send_channel_event(call: Call) -> dict[str, Any]:
     request = call.data
-    return await call.service.send_channel_event(
-        call.principal, call.param("type"), call.param("id"), request.event, _event_size(call))
+    return await events.send_channel_event(call.ctx, call.principal, call.param("type"),
+                                           call.param("id"), request.event, _event_size(call))
 
 
 @routes.post("/users/{user_id}/event")
 @endpoint("SendUserCustomEvent", status=201, body=SendUserEventRequest)
 async def send_user_event(call: Call) -> dict[str, Any]:
-    return await call.service.send_user_event(call.principal, call.param("user_id"),
-                                              call.body["event"], _event_size(call))
+    return await events.send_user_event(call.ctx, call.principal, call.param("user_id"),
+                                        call.body["event"], _event_size(call))

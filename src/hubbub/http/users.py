@@ -15,6 +15,7 @@ from hubbub.schemas import (
     RestoreUsersRequest,
     UpsertUsersRequest,
 )
+from hubbub.service import tasks, users
 
 routes = web.RouteTableDef()
 
@@ -23,27 +24,27 @@ routes = web.RouteTableDef()
 @endpoint("UpdateUsers", status=201, body=UpsertUsersRequest)
 async def upsert_users(call: Call) -> dict[str, Any]:
     request = call.data
-    return await call.service.upsert_users(call.principal, request.users)
+    return await users.upsert_users(call.ctx, call.principal, request.users)
 
 
 @routes.patch("/users")
 @endpoint("UpdateUsersPartial", body=PartialUpdateUsersRequest)
 async def partial_update_users(call: Call) -> dict[str, Any]:
     request = call.data
-    return await call.service.partial_update_users(call.principal, request)
+    return await users.partial_update_users(call.ctx, call.principal, request)
 
 
 @routes.get("/users")
 @endpoint("QueryUsers", payload=QueryUsersRequest)
 async def query_users(call: Call) -> dict[str, Any]:
     request = call.data
-    return await call.service.query_users(call.principal, request)
+    return await users.query_users(call.ctx, call.principal, request)
 
 
 @routes.delete("/users/{user_id}")
 @endpoint("DeleteUser", server_only=True)
 async def delete_user(call: Call) -> dict[str, Any]:
-    return await call.service.delete_user(call.param("user_id"),
+    return await users.delete_user(call.ctx, call.param("user_id"),
                                           hard=call.query_bool("hard_delete"))
 
 
@@ -51,38 +52,38 @@ async def delete_user(call: Call) -> dict[str, Any]:
 @endpoint("DeleteUsers", status=201, server_only=True, body=DeleteUsersRequest)
 async def delete_users(call: Call) -> dict[str, Any]:
     request = call.data
-    return await call.service.delete_users_task(request.user_ids, request.user)
+    return await users.delete_users(call.ctx, request.user_ids, request.user)
 
 
 @routes.post("/users/restore")
 @endpoint("RestoreUsers", status=201, server_only=True, body=RestoreUsersRequest)
 async def restore_users(call: Call) -> dict[str, Any]:
     request = call.data
-    return await call.service.restore_users(request.user_ids)
+    return await users.restore_users(call.ctx, request.user_ids)
 
 
 @routes.post("/users/{user_id}/deactivate")
 @endpoint("DeactivateUser", status=201, server_only=True)
 async def deactivate_user(call: Call) -> dict[str, Any]:
-    return await call.service.set_deactivated(call.param("user_id"), True)
+    return await users.set_deactivated(call.ctx, call.param("user_id"), True)
 
 
 @routes.post("/users/{user_id}/reactivate")
 @endpoint("ReactivateUser", status=201, server_only=True)
 async def reactivate_user(call: Call) -> dict[str, Any]:
-    return await call.service.set_deactivated(call.param("user_id"), False)
+    return await users.set_deactivated(call.ctx, call.param("user_id"), False)
 
 
 @routes.post("/guest")
 @endpoint("CreateGuest", status=201, body=GuestRequest)
 async def create_guest(call: Call) -> dict[str, Any]:
     request = call.data
-    return await call.service.create_guest(call.principal, request.user)
+    return await users.create_guest(call.ctx, request.user)
 
 
 @routes.get("/tasks/{task_id}")
 @endpoint("GetTask", server_only=True)
 async def get_task(call: Call) -> dict[str, Any]:
-    return await call.service.get_task(call.param("task_id"))
+    return await tasks.get_task(call.ctx, call.param("task_id"))
 
 

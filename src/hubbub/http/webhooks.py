@@ -27,7 +27,7 @@ async def list_deliveries(call: Call) -> dict[str, Any]:
         raise errors.InputError("limit and offset must be integers") from exc
     if not (0 < limit <= 1000 and offset >= 0):
         raise errors.InputError("limit must be 1..1000 and offset >= 0")
-    storage = call.service.storage
+    storage = call.ctx.storage
     found = await storage.list_webhooks(state, limit, offset)
     return {"deliveries": [d.to_wire() for d in found],
             "counts": {s: 0 for s in STATES} | await storage.count_webhooks()}
@@ -40,7 +40,7 @@ async def requeue(call: Call) -> dict[str, Any]:
     if ids is not None and (not isinstance(ids, list)
                             or not all(isinstance(i, str) for i in ids)):
         raise errors.InputError("ids must be an array of delivery ids")
-    count = await call.service.storage.requeue_dead_webhooks(ids, time.time())
-    if call.service.webhooks is not None:
-        call.service.webhooks.notify()
+    count = await call.ctx.storage.requeue_dead_webhooks(ids, time.time())
+    if call.ctx.webhooks is not None:
+        call.ctx.webhooks.notify()
     return {"requeued": count}

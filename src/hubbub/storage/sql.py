@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from dataclasses import asdict, fields
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -83,7 +83,7 @@ def _migration_lock() -> asyncio.Lock:
 UNSTORABLE_TEXT = frozenset({"22P05", "22021"})
 
 
-def translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+def translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
     """Driver errors stop here: callers see ``StorageError`` only (or ``InputError`` for text
     the database cannot hold)."""
 

@@ -22,9 +22,11 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from hubbub import errors
-from hubbub.http.base import RATE_LIMITS_KEY, SERVICE_KEY, SETTINGS_KEY, duration_since
+from hubbub.http.base import CONTEXT_KEY, RATE_LIMITS_KEY, SETTINGS_KEY, duration_since
 from hubbub.hub import Connection
 from hubbub.ratelimit import platform_of
+from hubbub.service import connections
+from hubbub.service.authentication import authenticate
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ def _parse_json_param(raw: str | None) -> dict[str, Any]:
 
 async def handle(request: web.Request) -> web.StreamResponse:
     started = time.perf_counter()
-    service = request.app[SERVICE_KEY]
+    ctx = request.app[CONTEXT_KEY]
     settings = request.app[SETTINGS_KEY]
     # aiohttp's own limit is a backstop at twice ours: frames between the two get our error
     # frame before the close; larger ones are cut off by aiohttp (close 1009) unread.
@@ -53,8 +55,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
     query = request.query
     try:
         params = _parse_json_param(query.get("json"))
-        principal = await service.authenticate(
-            query.get("api_key"), query.get("authorization") or None,
+        principal = await authenticate(
+            ctx, query.get("api_key"), query.get("authorization") or None,
             query.get("stream-auth-type"))
         details = params.get("user_details") or {}
         if not isinstance(details, dict):
@@ -67,12 +69,12 @@ async def handle(request: web.Request) -> web.StreamResponse:
         limits = request.app[RATE_LIMITS_KEY]
         if not limits.hit("Connect", platform_of(request, server=False), None).allowed:
             raise errors.RateLimited("too many connections opened to this app; retry later")
-        if principal.user_id is not None and service.hub.user_connection_count(
+        if principal.user_id is not None and ctx.hub.user_connection_count(
                 principal.user_id) >= settings.ws_max_connections_per_user:
             raise errors.RateLimited(
                 f"user {principal.user_id!r} already has "
                 f"{settings.ws_max_connections_per_user} connections open")
-        user = await service.connect(principal, details)
+        user = await connections.connect(ctx, principal, details)
     except errors.HubbubError as exc:
         await _send_error(ws, exc, started)
         await ws.close(code=1000, message=b"")
@@ -93,8 +95,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
     conn = Connection(id=str(uuid.uuid4()), user_id=user.id, transport=transport, on_drop=drop,
                       anonymous=principal.anonymous)
     # The handshake frame goes out before the hub knows the connection: nothing may precede it.
-    await ws.send_frame(service.health_check(conn, me=user.to_own_wire()), WSMsgType.TEXT)
-    service.register(conn)
+    await ws.send_frame(connections.health_check(conn, me=user.to_own_wire()), WSMsgType.TEXT)
+    connections.register(ctx, conn)
     budget = settings.ws_max_messages_per_second
     window, used = 0, 0
     try:
@@ -115,11 +117,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
                         f"more than {budget} messages per second on one connection"), started)
                     await ws.close(code=1008, message=b"too many messages")
                     break
-                await _on_text(service, conn, ws, msg.data)
+                await _on_text(conn, ws, msg.data)
             elif msg.type == WSMsgType.ERROR:
                 break
     finally:
-        await service.unregister(conn)
+        await connections.unregister(ctx, conn)
     return ws
 
 
@@ -133,14 +135,14 @@ async def close_connections(app: web.Application) -> None:
     for its handlers. Without it aiohttp cancels each WebSocket handler only after its
     ``shutdown_timeout`` and the client sees an abnormal 1006 seconds later, instead of a close
     code that makes stream-chat-js reconnect at once (it retries on any code but 1000)."""
-    app[SERVICE_KEY].hub.drop_all(1012, "server is restarting")
+    app[CONTEXT_KEY].hub.drop_all(1012, "server is restarting")
 
 
-async def _on_text(service: Any, conn: Connection, ws: web.WebSocketResponse, data: str) -> None:
+async def _on_text(conn: Connection, ws: web.WebSocketResponse, data: str) -> None:
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
         return
     # The JS SDK's ping is a JSON array holding one health.check; answer with ours.
     if isinstance(value, list):
-        await ws.send_frame(service.health_check(conn), WSMsgType.TEXT)
+        await ws.send_frame(connections.health_check(conn), WSMsgType.TEXT)

@@ -1,0 +1,51 @@
+"""Who a request acts as: the API key, the token, revocation, and the acting user."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+
+from hubbub import auth, errors
+from hubbub.auth import Principal
+from hubbub.core.models import User, parse_time, utcnow
+from hubbub.service.context import Context
+
+
+async def authenticate(ctx: Context, api_key: str | None, token: str | None,
+                       auth_type: str | None) -> Principal:
+    """Who the request acts as. Unknown key first: nothing else happens for a wrong app."""
+    assert ctx.app is not None
+    if not api_key or not secrets.compare_digest(api_key, ctx.app.api_key):
+        raise errors.BadApiKey(f'api_key not valid, api_key "{api_key or ""}" not found')
+    if (auth_type or "").lower() == "anonymous" and not token:
+        return Principal(anonymous=True, user_id=None)
+    if not token:
+        raise errors.AuthError(
+            "missing authentication token: the Authorization header must carry a JWT")
+    principal = auth.verify_token(
+        token, ctx.app.api_secret, api_key=ctx.app.api_key,
+        allow_dev_tokens=bool(ctx.app_settings.get("disable_auth_checks")))
+    user_cutoff = None
+    if principal.user_id is not None:
+        stored = await ctx.users.get_one(principal.user_id)
+        user_cutoff = parse_time(stored.revoke_tokens_issued_before) if stored else None
+        principal = replace(principal, user=stored)
+    auth.check_revoked(
+        principal,
+        app_revoked_before=parse_time(ctx.app_settings.get("revoke_tokens_issued_before")),
+        user_revoked_before=user_cutoff)
+    return principal
+
+
+async def acting_user(ctx: Context, principal: Principal) -> User:
+    """The user a client-side request acts as (anonymous users are not stored)."""
+    if principal.anonymous or principal.user_id is None:
+        return User(id="anonymous", role="anonymous")
+    user = principal.user or await ctx.users.get_one(principal.user_id)
+    if user is None:
+        # A valid token for a user never upserted: Stream treats it as a plain user.
+        now = utcnow()
+        user = User(id=principal.user_id, created_at=now, updated_at=now)
+    if user.deactivated_at:
+        raise errors.NotAllowed(f"user '{user.id}' is deactivated")
+    return user

@@ -1,0 +1,72 @@
+"""WebSocket connections: who connects, registering them with the hub, and health checks."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import orjson
+
+from hubbub import errors
+from hubbub.auth import Principal
+from hubbub.core.models import USER_PROTECTED, User, utcnow
+from hubbub.hub import Connection
+from hubbub.service.context import Context
+from hubbub.service.users import user_from_object
+from hubbub.service.watching import after_unwatch
+
+
+async def connect(ctx: Context, principal: Principal, details: dict[str, Any]) -> User:
+    """Upsert the connecting user from ``user_details`` (never its protected fields) and
+    mark it active. Returns the stored user."""
+    if principal.anonymous:
+        return User(id=f"anon-{uuid.uuid4().hex[:12]}", role="anonymous")
+    assert principal.user_id is not None
+    detail_id = details.get("id", principal.user_id)
+    if detail_id != principal.user_id:
+        raise errors.NotAllowed(
+            f"user_details.id {detail_id!r} does not match the token's user_id")
+    existing = await ctx.users.get_one(principal.user_id)
+    if existing is not None and existing.deactivated_at:
+        raise errors.NotAllowed(f"user '{existing.id}' is deactivated")
+    now = utcnow()
+    safe = {k: v for k, v in details.items() if k not in USER_PROTECTED}
+    if existing is not None:
+        merged = {**existing.data, **{k: v for k, v in safe.items() if k != "id"}}
+        user = user_from_object(ctx, {**merged, "id": existing.id}, existing, now,
+                                allow_protected=False)
+    else:
+        user = user_from_object(ctx, {**safe, "id": principal.user_id}, None, now,
+                                allow_protected=False)
+    user.last_active = now
+    await ctx.users.save([user])
+    return user
+
+
+def register(ctx: Context, conn: Connection) -> None:
+    ctx.hub.add(conn)
+
+
+async def unregister(ctx: Context, conn: Connection) -> None:
+    for cid in ctx.hub.remove(conn):
+        await after_unwatch(ctx, conn.user_id, cid)
+
+
+def health_check(conn: Connection, me: dict[str, Any] | None = None) -> bytes:
+    """A ``health.check`` frame's payload for ``conn`` (the handshake's carries ``me``)."""
+    event: dict[str, Any] = {"type": "health.check", "connection_id": conn.id, "cid": "*",
+                             "created_at": utcnow()}
+    if me is not None:
+        event["me"] = me
+    return orjson.dumps(event)
+
+
+async def health_checks(ctx: Context) -> None:
+    """A ``health.check`` to every connection every interval: the JS SDK reconnects after
+    35 s without an event, and its own ping cycle restarts on each health check."""
+    interval = ctx.settings.health_check_interval
+    while True:
+        await asyncio.sleep(interval)
+        for conn in list(ctx.hub.connections.values()):
+            ctx.hub.write_many([conn], health_check(conn))

@@ -1,0 +1,70 @@
+"""What every use case works with: one :class:`Context` per running server.
+
+The context holds the edges (settings, storage, broker, the hub of this process's connections)
+and the small state that is read on every request and therefore kept in memory: the app and its
+settings, the channel types, the custom roles and the user cache. Each is written through: a use
+case that changes one saves it to storage and replaces it here, so this process never serves a
+stale value after its own write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from hubbub import errors
+from hubbub.broker import Broker
+from hubbub.config import Settings
+from hubbub.core import permissions
+from hubbub.core.models import App, ChannelType, User
+from hubbub.hub import Hub
+from hubbub.storage.base import Storage
+from hubbub.usercache import UserCache
+from hubbub.webhooks.sender import WebhookSender
+
+BUILTIN_ROLES = frozenset(permissions.BUILTIN_USER_ROLES) | frozenset(
+    permissions.BUILTIN_CHANNEL_ROLES)
+
+
+@dataclass(eq=False)
+class Context:
+    settings: Settings
+    storage: Storage
+    broker: Broker
+    hub: Hub
+    users: UserCache
+    app: App | None = None
+    channel_types: dict[str, ChannelType] = field(default_factory=dict)
+    custom_roles: set[str] = field(default_factory=set)
+    #: True when this start created the app (its credentials are printed once).
+    created_credentials: bool = False
+    webhooks: WebhookSender | None = None
+    #: Tasks started by broker handlers (which are synchronous); kept so they are not
+    #: garbage-collected mid-flight.
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+    health_task: asyncio.Task[None] | None = None
+
+    @property
+    def app_settings(self) -> dict[str, Any]:
+        assert self.app is not None
+        return self.app.settings
+
+    def channel_type(self, name: str) -> ChannelType:
+        ct = self.channel_types.get(name)
+        if ct is None:
+            raise errors.NotFound(f"channel type {name!r} does not exist")
+        return ct
+
+    def known_role(self, role: str) -> bool:
+        return role in BUILTIN_ROLES or role in self.custom_roles
+
+    def user_wire(self, user: User) -> dict[str, Any]:
+        return user.to_wire(online=self.hub.is_online(user.id))
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` as a task of its own (from synchronous broker handlers)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)

@@ -1,0 +1,116 @@
+"""Watching: which connection receives a channel's events, and the ``user.watching.*``
+announcements.
+
+A watch request may reach a process that does not hold the connection (several processes
+behind a load balancer): it then goes through the broker to whichever process does, which
+applies it and announces it. A request may act on its own connections only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hubbub import errors
+from hubbub.auth import Principal
+from hubbub.broker import Control
+from hubbub.core import events
+from hubbub.core.models import Channel, ChannelType, User, utcnow
+from hubbub.hub import Connection
+from hubbub.service.authentication import acting_user
+from hubbub.service.context import Context
+from hubbub.service.events import emit
+
+
+def _watch_args(acting: User, connection_id: str, cid: str) -> dict[str, Any]:
+    return {"connection_id": connection_id, "user_id": acting.id, "cid": cid,
+            "anonymous": acting.role == "anonymous"}
+
+
+def _owns(user_id: str, anonymous: bool, conn: Connection) -> bool:
+    """A request may act on its own connections only (an anonymous request on anonymous
+    ones): nobody subscribes somebody else's socket by guessing its id."""
+    return conn.user_id == user_id or (conn.anonymous and anonymous)
+
+
+async def watch(ctx: Context, acting: User, channel: Channel, ct: ChannelType,
+                connection_id: str) -> None:
+    """Subscribe one of ``acting``'s connections to the channel. Read access is checked by
+    the caller. The connection may live on another node: then that node applies it."""
+    conn = ctx.hub.get(connection_id)
+    if conn is None:
+        if ctx.broker.distributed:
+            await ctx.broker.publish(Control("watch", _watch_args(
+                acting, connection_id, channel.cid)))
+        return
+    if not _owns(acting.id, acting.role == "anonymous", conn):
+        raise errors.InputError("connection_id does not belong to the requesting user")
+    await _watch_here(ctx, conn, channel.cid, acting)
+
+
+async def _watch_here(ctx: Context, conn: Connection, cid: str, user: User | None) -> None:
+    """Subscribe a connection of this process; the user's first watch of the channel
+    tells the watchers (``user.watching.start``) when the type has connect events."""
+    first = not ctx.hub.is_user_watching(cid, conn.user_id)
+    ct = ctx.channel_types.get(cid.partition(":")[0])
+    if ctx.hub.watch(conn, cid) and first and ct is not None and ct.feature(
+            "connect_events"):
+        if user is None:
+            user = await ctx.users.get_one(conn.user_id)
+        await _announce(ctx, "user.watching.start", cid, conn.user_id, user)
+
+
+async def _announce(ctx: Context, event_type: str, cid: str, user_id: str,
+                    user: User | None) -> None:
+    channel_type, _, channel_id = cid.partition(":")
+    await emit(ctx, "channel", cid, events.channel_event(
+        event_type, {"watcher_count": ctx.hub.watcher_count(cid)},
+        channel_type=channel_type, channel_id=channel_id,
+        user=ctx.user_wire(user) if user else {"id": user_id}, created_at=utcnow()))
+
+
+def remote_watch(ctx: Context, args: dict[str, Any], watching: bool) -> None:
+    """The broker's ``watch``/``unwatch`` handler: apply it if the connection is here."""
+    conn = ctx.hub.get(str(args.get("connection_id", "")))
+    cid = args.get("cid")
+    if conn is None or not isinstance(cid, str) or not _owns(
+            str(args.get("user_id")), bool(args.get("anonymous")), conn):
+        return
+    if watching:
+        ctx.spawn(_watch_here(ctx, conn, cid, None))
+    elif ctx.hub.unwatch(conn, cid):
+        ctx.spawn(after_unwatch(ctx, conn.user_id, cid))
+
+
+async def stop_watching(ctx: Context, principal: Principal, channel_type: str, channel_id: str,
+                        connection_id: str | None) -> dict[str, Any]:
+    acting = await acting_user(ctx, principal)
+    ctx.channel_type(channel_type)
+    cid = f"{channel_type}:{channel_id}"
+    if not connection_id:
+        raise errors.InputError("connection_id is required to stop watching")
+    conn = ctx.hub.get(connection_id)
+    if conn is None:
+        if ctx.broker.distributed:
+            await ctx.broker.publish(Control("unwatch", _watch_args(acting, connection_id, cid)))
+        return {}
+    if not _owns(acting.id, acting.role == "anonymous", conn):
+        raise errors.InputError("connection_id does not belong to the requesting user")
+    if ctx.hub.unwatch(conn, cid):
+        await after_unwatch(ctx, acting.id, cid)
+    return {}
+
+
+async def after_unwatch(ctx: Context, user_id: str, cid: str) -> None:
+    """The user's last connection stopped watching: ``user.watching.stop`` when the type has
+    connect events."""
+    ct = ctx.channel_types.get(cid.partition(":")[0])
+    if ct is None or not ct.feature("connect_events"):
+        return
+    if ctx.hub.is_user_watching(cid, user_id):
+        return
+    await _announce(ctx, "user.watching.stop", cid, user_id, await ctx.users.get_one(user_id))
+
+
+def unwatch_everyone(ctx: Context, cid: str) -> None:
+    for conn in list(ctx.hub.watchers.get(cid, {}).values()):
+        ctx.hub.unwatch(conn, cid)
