@@ -93,8 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     options["systems"] = [s.name for s in args.systems]
     report = {"environment": env, "targets": TARGETS, "results": results, "options": options}
     print()
-    what = ("Bare aiohttp baseline (bench/baseline_server.py)"
-            if args.systems[0].kind == "bare" else args.systems[0].name)
+    system = args.systems[0]
+    what = {"bare": "Bare aiohttp baseline (bench/baseline_server.py)", "hubbub": "Hubbub",
+            "socketio": "Socket.IO 4 (bench/socketio/server.mjs)"}[system.kind]
+    if system.name != system.kind:
+        what += f" ({system.name})"
     print(f"{what} benchmark - {env['date']} - {env['nproc']} CPU {env['cpu']} - Python "
           f"{env['python']}, aiohttp {env['aiohttp']}, uvloop {env['uvloop']} - "
           f"commit {env['commit']}")
