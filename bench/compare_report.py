@@ -63,12 +63,15 @@ def markdown(args: argparse.Namespace, env: dict[str, Any], summary: list[dict[s
                      f["target"], verdict])
     noisy = [m for m in measurements if m["result"].get("noisy")]
     busy = [m["result"].get("machine_busy_before_pct", 0) for m in measurements]
+    others = [m["result"]["median_window"]["other_processes_cpu_pct"] for m in measurements
+              if "median_window" in m["result"]]
     described = "; ".join(f"`{s.name}` ({s.kind}" + "".join(
         f", {k}={v}" for k, v in s.env.items()) + ")" for s in systems)
     lines = [
         (f"Run of {env['date']} on commit {env['commit']}: {env['nproc']} CPU {env['cpu']}, "
-         f"Python {env['python']}, aiohttp {env['aiohttp']}, uvloop {env['uvloop']}; server "
-         f"on CPU {env['server_cpu']}, generator on CPU {env['generator_cpu']}."),
+         f"Python {env['python']}, aiohttp {env['aiohttp']}, uvloop {env['uvloop']}; "
+         + ("not pinned to cores." if env["server_cpu"] is None else
+            f"server on CPU {env['server_cpu']}, generator on CPU {env['generator_cpu']}.")),
         "",
         f"Command: `{env['command']}`",
         "",
@@ -84,6 +87,13 @@ def markdown(args: argparse.Namespace, env: dict[str, Any], summary: list[dict[s
          f"beside the benchmark); measurements flagged noisy: {len(noisy)} of "
          f"{len(measurements)}."),
     ]
+    if others:
+        lines.append("")
+        lines.append(
+            f"Other processes during the fan-out and REST windows: median "
+            f"{sorted(others)[len(others) // 2]}%, max {max(others)}% of a core"
+            + (" (a figure taken while other processes shared the cores measures the machine "
+               "as much as the server)." if max(others) >= args.quiet_below else "."))
     if chart:
         lines += ["", f"![fan-out, deliveries/s against watchers]({chart})"]
     return "\n".join(lines) + "\n"
