@@ -49,6 +49,18 @@ def _get(*path: str) -> Value:
     return value
 
 
+def _per_cpu(key: str) -> Value:
+    """A rate of the median window divided by the server's CPU share in it: what one core of
+    server does per second, which holds better than the rate when others share the cores."""
+    def value(r: dict[str, Any]) -> float | None:
+        rate, window = r.get(key), r.get("median_window") or {}
+        cpu = window.get("server_cpu_pct")
+        if not isinstance(rate, int | float) or not cpu:
+            return None
+        return float(rate) / (cpu / 100)
+    return value
+
+
 def figures(args: argparse.Namespace) -> list[Figure]:
     """The figures the measured phases give, in the order of issue 12's table."""
     out: list[Figure] = []
@@ -59,6 +71,12 @@ def figures(args: argparse.Namespace) -> list[Figure]:
                 f"fan-out, {n:,} watchers, {args.fanout_senders} senders in flight",
                 "deliveries/s", True, _get("deliveries_per_s"),
                 "≥ 1.5× bare, ≥ 1.5× Socket.IO", {"bare": 1.5, "socketio": 1.5}))
+        for n in args.fanout_watchers:
+            out.append(Figure(
+                f"fanout-{n}-per-cpu", "fanout", n,
+                f"fan-out, {n:,} watchers, per second of server CPU (the whole process)",
+                "deliveries/CPU-s", True, _per_cpu("deliveries_per_s"),
+                "none (efficiency: holds better than the rate on a shared machine)"))
     if "latency" in args.phases:
         out.append(Figure(
             "latency-p99", "latency", None,
@@ -71,6 +89,11 @@ def figures(args: argparse.Namespace) -> list[Figure]:
             f"client-side sendEvent REST, {args.rest_senders} senders × {args.rest_watchers} "
             "watchers", "requests/s", True, _get("requests_per_s"),
             "≥ 10× the previous commit (a variant of this run)"))
+        out.append(Figure(
+            "rest-per-cpu", "rest", None,
+            "client-side sendEvent REST, per second of server CPU (the whole process)",
+            "requests/CPU-s", True, _per_cpu("requests_per_s"),
+            "none (efficiency: holds better than the rate on a shared machine)"))
     if "memory" in args.phases:
         out.append(Figure(
             "memory-kib", "memory", None, "memory per idle connection", "KiB", False,

@@ -102,9 +102,13 @@ def markdown(args: argparse.Namespace, env: dict[str, Any], summary: list[dict[s
 def chart(args: argparse.Namespace, env: dict[str, Any], summary: list[dict[str, Any]],
           path: Path) -> bool:
     """Deliveries/s against watchers, one line per system (median, with the range over the
-    rounds as error bars). False (and a warning) without matplotlib or fan-out figures."""
-    fan = [f for f in summary if f["phase"] == "fanout"]
-    if not fan:
+    rounds as error bars), and beside it the same per second of server CPU. False (and a
+    warning) without matplotlib or fan-out figures."""
+    panels = [("deliveries/s (median over rounds)",
+               [f for f in summary if f["phase"] == "fanout" and f["unit"] == "deliveries/s"]),
+              ("deliveries per second of server CPU",
+               [f for f in summary if f["phase"] == "fanout" and f["unit"] != "deliveries/s"])]
+    if not panels[0][1]:
         return False
     try:
         import matplotlib
@@ -114,26 +118,29 @@ def chart(args: argparse.Namespace, env: dict[str, Any], summary: list[dict[str,
     except ImportError:
         log("warning: no chart (matplotlib is missing: pip install -e '.[bench]')")
         return False
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
-    for s in args.systems:
-        xs, ys, lo, hi = [], [], [], []
-        for f in fan:
-            st = f["systems"].get(s.name)
-            if st and st["median"] is not None:
-                xs.append(f["size"])
-                ys.append(st["median"])
-                lo.append(st["median"] - st["min"])
-                hi.append(st["max"] - st["median"])
-        if xs:
-            ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=4, label=s.name)
-    ax.set_xlabel("watchers of one channel")
-    ax.set_ylabel("deliveries/s (median over rounds)")
-    ax.set_xticks(sorted({f["size"] for f in fan}))
-    ax.set_ylim(bottom=0)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    ax.set_title(f"Fan-out, {args.fanout_senders} senders in flight - {env['date']}, "
-                 f"{env['commit']}", fontsize=9)
+    panels = [(label, figs) for label, figs in panels if figs]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), dpi=120,
+                             squeeze=False)
+    for ax, (label, figs) in zip(axes[0], panels, strict=True):
+        for s in args.systems:
+            xs, ys, lo, hi = [], [], [], []
+            for f in figs:
+                st = f["systems"].get(s.name)
+                if st and st["median"] is not None:
+                    xs.append(f["size"])
+                    ys.append(st["median"])
+                    lo.append(st["median"] - st["min"])
+                    hi.append(st["max"] - st["median"])
+            if xs:
+                ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=4, label=s.name)
+        ax.set_xlabel("watchers of one channel")
+        ax.set_ylabel(label)
+        ax.set_xticks(sorted({f["size"] for f in figs}))
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.suptitle(f"Fan-out, {args.fanout_senders} senders in flight, {args.rounds} round(s) - "
+                 f"{env['date']}, commit {env['commit']}", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -170,3 +177,15 @@ def write(args: argparse.Namespace, env: dict[str, Any],
     print(md)
     log(f"wrote {prefix}.json, {prefix}.md" + (f" and {png}" if drew else ""))
     return report
+
+
+def rewrite(source: Path, out: str | None, chart_path: str | None) -> dict[str, Any]:
+    """The comparison of an earlier run written again from its JSON (its options, systems and
+    measurements) with this code's figures: nothing is measured."""
+    earlier = json.loads(source.read_text())
+    args = argparse.Namespace(**earlier["options"])
+    args.systems = [System(s["name"], s["kind"], s["env"]) for s in earlier["systems"]]
+    base = str(source).removesuffix(".json")
+    args.out = out or base
+    args.chart = chart_path or earlier.get("chart") or f"{base}.png"
+    return write(args, earlier["environment"], earlier["measurements"])

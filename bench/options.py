@@ -82,6 +82,10 @@ def parse_args(argv: list[str] | None = None, description: str = "") -> argparse
     p.add_argument("--profile-rate", type=int, default=100, help="samples/s")
     p.add_argument("--profile-native", action="store_true",
                    help="include native (C) frames in the profile")
+    p.add_argument("--report-from", metavar="JSON",
+                   help="measure nothing: write the comparison again (Markdown, chart) from "
+                        "the measurements in this JSON of an earlier run, with this code's "
+                        "figures; --out and --chart as usual (default: beside the JSON)")
     p.add_argument("--no-calibrate", action="store_true",
                    help="skip the probe of the server core's speed before each measurement "
                         "(a second saved per measurement: for smoke runs)")

@@ -56,6 +56,9 @@ def pin_generator(generator_cpu: int, no_pin: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv, __doc__ or "")
+    if args.report_from:
+        compare_report.rewrite(Path(args.report_from), args.out, args.chart)
+        return 0
     pin_generator(args.generator_cpu, args.no_pin)
     nofile = raise_nofile()
     need = max([args.memory_conns + args.memory_warmup, *args.fanout_watchers]) + 100

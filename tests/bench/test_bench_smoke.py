@@ -88,6 +88,14 @@ def test_alternating_comparison_writes_json_markdown_and_chart(tmp_path: Path) -
     else:
         assert not png.exists() and report["chart"] is None
 
+    # the report written again from the JSON alone (nothing measured) says the same
+    again = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--report-from",
+                            str(tmp_path / "cmp.json"), "--out", str(tmp_path / "again"),
+                            "--chart", str(tmp_path / "again.png")],
+                           capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (tmp_path / "again.md").read_text() == md.replace("(cmp.png)", "(again.png)")
+
 
 def test_system_specs_and_variants_parse() -> None:
     from bench.servers import parse_systems
