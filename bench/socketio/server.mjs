@@ -92,6 +92,12 @@ const io = new Server(server, {
   perMessageDeflate: false,
 });
 
+// Node closes a keep-alive connection after 5 s without a request by default. When the loop
+// is busy longer than that (thousands of deliveries per event on a loaded core), the timer
+// fires before the next request, already in the socket, is read, and the close resets it
+// (seen: "connection reset by peer" at 5000 watchers). aiohttp keeps idle connections 75 s.
+server.keepAliveTimeout = 75_000;
+server.headersTimeout = 80_000;
 server.listen(port, host);
 for (const sig of ['SIGTERM', 'SIGINT']) {
   process.on(sig, () => {
