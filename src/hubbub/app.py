@@ -121,7 +121,8 @@ def create_app(settings: Settings) -> web.Application:
     application[CONTEXT_KEY] = ctx
     application[SETTINGS_KEY] = settings
     rate_limits = RateLimits(enabled=settings.rate_limits, per_user=settings.rate_limit_per_user,
-                             scale=settings.rate_limit_scale)
+                             user_window=settings.rate_limit_window,
+                             app_scale=settings.app_rate_limit_scale)
     application[RATE_LIMITS_KEY] = rate_limits
     application.router.add_get("/healthz", healthz)
     application.router.add_get("/hi", hi)

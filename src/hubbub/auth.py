@@ -37,6 +37,9 @@ class Principal:
     user_id: str | None = None
     anonymous: bool = False
     issued_at: float | None = None
+    #: The client's address, for anonymous callers only: it binds them to the anonymous
+    #: connections they opened (see ``service.watching``) and keys their rate limits.
+    address: str | None = None
     #: The stored user, when authentication had to load it (saves the request a second read).
     user: User | None = field(default=None, compare=False)
 
@@ -119,16 +122,25 @@ def verify_token(token: str, secret: str, *, api_key: str, allow_dev_tokens: boo
 
 def check_revoked(principal: Principal, *, app_revoked_before: datetime | None,
                   user_revoked_before: datetime | None) -> None:
-    """Stream's revocation rule: a token issued before the cut-off is refused (code 42).
+    """Stream's revocation rule: a user token issued before a cut-off is refused (code 42).
 
-    With a user-level cut-off set, a token without ``iat`` cannot prove its age and is refused too.
-    """
-    for cutoff, needs_iat in ((app_revoked_before, False), (user_revoked_before, True)):
-        if cutoff is None:
-            continue
-        if principal.issued_at is None:
-            if needs_iat:
-                raise errors.TokenRevoked("JWTAuth error: token has been revoked")
-            continue
-        if principal.issued_at < cutoff.timestamp():
-            raise errors.TokenRevoked("JWTAuth error: token has been revoked")
+    A token without ``iat`` cannot prove its age, so either cut-off refuses it: the user-level
+    one as Stream documents, the app-wide one as Stream documents for ``revoke_tokens`` ("all
+    tokens issued before the date", which the SDKs' default ``create_token`` tokens without
+    ``iat`` fall under). Server tokens are never revoked (they carry no ``iat`` and the server
+    must be able to undo a revocation)."""
+    if principal.server:
+        return
+    if is_revoked(principal.issued_at, app_revoked_before) or is_revoked(
+            principal.issued_at, user_revoked_before):
+        raise errors.TokenRevoked("JWTAuth error: token has been revoked")
+
+
+def is_revoked(issued_at: float | None, cutoff: datetime | float | None) -> bool:
+    """True when a token issued at ``issued_at`` (None: no ``iat``) falls under ``cutoff``."""
+    if cutoff is None:
+        return False
+    if issued_at is None:
+        return True
+    limit = cutoff.timestamp() if isinstance(cutoff, datetime) else cutoff
+    return issued_at < limit

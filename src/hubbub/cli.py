@@ -84,9 +84,14 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     overrides = {k: v for k, v in vars(args).items()
                  if k in ("host", "port", "database_url", "api_key", "api_secret", "broker_url")}
-    settings = Settings.from_env(**overrides)
+    try:
+        settings = Settings.from_env(**overrides)
+    except ValueError as exc:
+        sys.exit(f"hubbub: invalid configuration: {exc}")
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for note in settings.notes:
+        logging.getLogger("hubbub.config").warning("%s", note)
     # Migrations run at every start; their step-by-step chatter is noise in the server log.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.command == "serve":

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+#: Variables that were renamed: old name -> new name. The old one still works (when the new one
+#: is not set) and start-up logs a warning naming the new one.
+RENAMED = {"HUBBUB_RATE_LIMIT_SCALE": "HUBBUB_APP_RATE_LIMITS"}
 
 
 def _env(name: str, default: Any, cast: type = str) -> Any:
@@ -37,34 +42,75 @@ class Settings:
     ws_write_buffer_bytes: int = 1024 * 1024
     #: Largest frame a client may send on the WebSocket (past it: close 1009).
     ws_max_frame_bytes: int = 64 * 1024
-    #: Frames a client may send per second on one connection (past it: error frame, close 1008).
+    #: Frames of any kind (text, binary, ping, pong) a client may send per second on one
+    #: connection (past it: error frame, close 1008).
     ws_max_messages_per_second: int = 20
     #: Connections one user may hold open at once on this process (Stream allows 50).
     ws_max_connections_per_user: int = 50
+    #: Anonymous connections (no token) this process holds open at once, all callers together.
+    ws_max_anonymous_connections: int = 1000
+    #: Channels one connection may watch at once (past it: 400, code 4).
+    ws_max_watched_channels: int = 1000
+    #: When set, ``GET /metrics`` requires ``Authorization: Bearer <this token>`` (else 401).
+    metrics_token: str | None = None
     #: Seconds one webhook attempt may take (a hook's ``timeout_ms`` overrides it).
     webhook_timeout: float = 6.0
     #: Seconds after which an undelivered webhook copy is given up on (dead letter).
     webhook_horizon: float = 24 * 3600.0
     #: Webhook attempts in flight at once.
     webhook_concurrency: int = 16
-    #: Refuse calls past Stream's rate limits (429, code 9). Off: count and report only.
+    #: Refuse calls past the rate limits that apply (429, code 9). Off: count and report only.
     rate_limits: bool = True
-    #: Per-minute limit of each endpoint for one user's client-side calls (Stream: 60).
+    #: Calls one user may make client-side to one endpoint per window (Stream: 60). 0: no limit.
     rate_limit_per_user: int = 60
-    #: Multiplier on Stream's per-app endpoint limits.
-    rate_limit_scale: float = 1.0
+    #: Seconds of the per-user window (Stream: 60).
+    rate_limit_window: int = 60
+    #: Per-app limits: ``off`` (not enforced), ``stream`` (Stream's table, with its per-second
+    #: burst cap), or a positive number that scales Stream's table.
+    app_rate_limits: str = "off"
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Warnings about the configuration found while reading it (renamed variables), to be logged.
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.rate_limit_per_user < 0:
+            raise ValueError("rate_limit_per_user must be 0 (no limit) or more")
+        if self.rate_limit_window < 1:
+            raise ValueError("rate_limit_window must be at least 1 second")
+        self.app_rate_limit_scale  # noqa: B018 - validates app_rate_limits at start-up
+
+    @property
+    def app_rate_limit_scale(self) -> float | None:
+        """``app_rate_limits`` as a scale of Stream's table; None when the table is off."""
+        text = self.app_rate_limits.strip().lower()
+        if text in ("", "off", "false", "no", "0"):
+            return None
+        if text in ("stream", "on", "true", "yes"):
+            return 1.0
+        try:
+            scale = float(text)
+        except ValueError:
+            scale = math.nan
+        if not math.isfinite(scale) or scale <= 0:
+            raise ValueError("app_rate_limits must be off, stream or a positive number, "
+                             f"not {self.app_rate_limits!r}")
+        return scale
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
         """Defaults, then ``HUBBUB_*`` environment variables, then ``overrides`` that are not None."""
         values: dict[str, Any] = {}
+        notes: list[str] = []
+        for old, new in RENAMED.items():
+            if os.environ.get(old) and not os.environ.get(new):
+                notes.append(f"{old} is deprecated: set {new} instead (read as {new})")
+                values[new.removeprefix("HUBBUB_").lower()] = os.environ[old]
         for f in fields(cls):
-            if f.name == "extra":
+            if f.name in ("extra", "notes") or f.name in values:
                 continue
             env_name = "HUBBUB_DATABASE_URL" if f.name == "database_url" else f"HUBBUB_{f.name.upper()}"
             cast = {"int": int, "float": float, "bool": bool}.get(str(f.type).split(" ")[0], str)
             values[f.name] = _env(env_name, f.default, cast)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        return cls(**values, notes=tuple(notes))

@@ -54,6 +54,11 @@ class NotFound(HubbubError):
     code, status = 16, 404
 
 
+class UserDeleted(NotFound):
+    """The token's user was soft-deleted: Stream answers 404, code 16, "the user X was deleted"
+    (seen from Stream's servers on REST and on connect)."""
+
+
 class RouteNotFound(HubbubError):
     """No such endpoint. Stream answers unknown paths with 404 too."""
 

@@ -46,14 +46,22 @@ class Connection:
     transport: asyncio.Transport
     #: Called once when the hub drops the connection (slow consumer or shutdown).
     on_drop: Callable[[int, str], None]
-    #: Anonymous connections have a made-up user id; anonymous REST calls may watch with them.
+    #: Anonymous connections have a made-up user id; anonymous REST calls may watch with them
+    #: only from the client address that opened them (``address``).
     anonymous: bool = False
+    #: The ``iat`` of the token the connection was opened with (None: the token had none), to
+    #: close it when a revocation covers that token.
+    issued_at: float | None = None
+    #: The client address that opened the connection.
+    address: str | None = None
     watching: set[str] = field(default_factory=set)
     dropped: bool = False
+    #: False until the handshake frame is written: nothing may precede it on the socket.
+    greeted: bool = True
 
     def write(self, frame: bytes, limit: int) -> bool:
         """Queue ``frame`` without waiting. False (and the connection dropped) past ``limit``."""
-        if self.dropped:
+        if self.dropped or not self.greeted:
             return False
         transport = self.transport
         if transport.is_closing():
@@ -80,6 +88,30 @@ class Hub:
         self.watchers: dict[str, dict[str, Connection]] = {}
         #: Handlers of control messages that concern more than connections (e.g. caches).
         self.control_handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
+        #: Connection slots held per key (a user id, or ``ANONYMOUS_SLOT``): connections open
+        #: and connections still being set up. See :meth:`reserve`.
+        self.slots: dict[str, int] = {}
+
+    # limits --------------------------------------------------------------------------------
+
+    def reserve(self, key: str, limit: int) -> bool:
+        """Take one of ``limit`` connection slots of ``key``; False when all are taken.
+
+        Synchronous, so a caller that reserves before its first await cannot be overtaken by
+        a concurrent connect: N sockets opened at once get exactly ``limit`` slots. Every
+        successful reserve must be matched by one :meth:`free`, on every exit path."""
+        held = self.slots.get(key, 0)
+        if held >= limit:
+            return False
+        self.slots[key] = held + 1
+        return True
+
+    def free(self, key: str) -> None:
+        held = self.slots.get(key, 0) - 1
+        if held > 0:
+            self.slots[key] = held
+        else:
+            self.slots.pop(key, None)
 
     # registry ------------------------------------------------------------------------------
 
@@ -162,12 +194,33 @@ class Hub:
 
     def _control(self, op: str, args: dict[str, Any]) -> None:
         if op == "disconnect_user":
-            for conn in list(self.by_user.get(args.get("user_id", ""), {}).values()):
-                conn.drop(int(args.get("code", 4000)), str(args.get("reason", "")))
+            self.disconnect(args.get("user_id"), args.get("issued_before"),
+                            int(args.get("code", 4000)), str(args.get("reason", "")))
         elif op in self.control_handlers:
             self.control_handlers[op](args)
         else:
             log.warning("unknown control message %r", op)
+
+    def disconnect(self, user_id: str | None, issued_before: float | None, code: int,
+                   reason: str) -> None:
+        """Drop the connections of ``user_id`` (None: of every user, anonymous ones aside);
+        with ``issued_before``, only those whose token was issued before it or has no ``iat``
+        (a revocation: see ``auth.check_revoked``)."""
+        pool = self.connections if user_id is None else self.by_user.get(user_id, {})
+        for conn in list(pool.values()):
+            if conn.anonymous:
+                continue
+            if issued_before is not None and conn.issued_at is not None and (
+                    conn.issued_at >= float(issued_before)):
+                continue
+            conn.drop(code, reason)
+
+    def unwatch_user(self, cid: str, user_id: str) -> bool:
+        """Unsubscribe every connection of ``user_id`` here from ``cid``; True if any was."""
+        found = False
+        for conn in list(self.by_user.get(user_id, {}).values()):
+            found = self.unwatch(conn, cid) or found
+        return found
 
     def drop_all(self, code: int, reason: str) -> None:
         for conn in list(self.connections.values()):

@@ -1,11 +1,15 @@
 """``/metrics`` for Prometheus: connections, watchers and the webhook outbox.
 
+Open by default (like most exporters); with ``HUBBUB_METRICS_TOKEN`` set it answers only
+requests carrying ``Authorization: Bearer <token>`` (401 otherwise).
+
 Values are read when scraped (a collector), so the hot paths carry no metric updates beyond the
 sender's own counters.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -44,12 +48,24 @@ class HubbubCollector(Collector):
                                       value=sender.given_up)
 
 
+def _bearer_matches(header: str | None, token: str) -> bool:
+    scheme, _, given = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and secrets.compare_digest(given.strip().encode(),
+                                                                  token.encode())
+
+
 def metrics_handler(ctx: Context) -> Callable[[web.Request], Awaitable[web.Response]]:
     registry = CollectorRegistry()
     collector = HubbubCollector(ctx)
     registry.register(collector)
 
-    async def handle(_request: web.Request) -> web.Response:
+    token = ctx.settings.metrics_token
+
+    async def handle(request: web.Request) -> web.Response:
+        if token and not _bearer_matches(request.headers.get("Authorization"), token):
+            # Plain text for Prometheus, not Stream's error body: this is no Stream endpoint.
+            return web.Response(status=401, text="metrics need the bearer token\n",
+                                headers={"WWW-Authenticate": "Bearer"})
         # The outbox counts need the database: read them here, then render synchronously.
         collector.outbox = await ctx.storage.count_webhooks()
         return web.Response(body=generate_latest(registry),

@@ -1,9 +1,22 @@
-"""Rate limits in Stream's shape: per app and endpoint, and per user and endpoint for client-side
-calls; lowercase ``x-ratelimit-*`` headers; 429 with code 9 past a limit; ``GET /rate_limits``.
+"""Rate limits in Stream's shape: per user and endpoint for client-side calls, and (optionally)
+per app, endpoint and platform; lowercase ``x-ratelimit-*`` headers; 429 with code 9 past a
+limit; ``GET /rate_limits``.
 
-Each limit is per minute, with a burst cap of a thirtieth of it per second (Stream's rule),
-counted in fixed windows. Platforms (server side, web, android, ios) are counted apart, as Stream
-does. Counters live in this process: with several processes each enforces its own share.
+What is limited, and why:
+
+- **Per user** (on by default): each user's client-side calls to one endpoint, ``per_user`` per
+  window (Stream: 60 per minute), with no per-second burst cap. A user's calls are counted under
+  one key whatever platform its ``X-Stream-Client`` header claims: the header is the client's own
+  word, and trusting it would let a client multiply its budget by rotating it. Server-side calls
+  are never subject to user limits, as in Stream.
+- **Per app** (off by default): Stream's per-app table, per endpoint and platform, per minute,
+  with a burst cap of a thirtieth of the limit per second. Stream meters a shared SaaS by plan
+  with it; on a self-hosted server the backend that holds the secret is trusted, so the table is
+  only enforced when asked for (``app_scale`` set). Off, the app's calls are still counted and
+  reported against Stream's table, so that headers and ``GET /rate_limits`` keep Stream's shape.
+
+Counting is in fixed windows. Counters live in this process: with several processes each
+enforces its own share.
 """
 
 from __future__ import annotations
@@ -31,6 +44,7 @@ LIMITS: dict[str, int] = {
 }
 DEFAULT_LIMIT = 1_000
 PLATFORMS = ("server_side", "web", "android", "ios")
+APP_WINDOW_SECONDS = 60
 
 
 def platform_of(request: web.Request, *, server: bool) -> str:
@@ -50,6 +64,8 @@ class Verdict:
     remaining: int
     reset: int
     allowed: bool
+    #: Seconds of the window ``limit`` counts over.
+    window: int = APP_WINDOW_SECONDS
 
 
 class _Window:
@@ -61,10 +77,7 @@ class _Window:
         self.counts: dict[tuple[str, ...], int] = {}
 
     def add(self, key: tuple[str, ...], now: float) -> int:
-        index = int(now // self.seconds)
-        if index != self.index:
-            self.index = index
-            self.counts.clear()
+        self._roll(now)
         used = self.counts.get(key, 0) + 1
         self.counts[key] = used
         return used
@@ -75,51 +88,77 @@ class _Window:
     def reset(self, now: float) -> int:
         return (int(now // self.seconds) + 1) * self.seconds
 
+    def _roll(self, now: float) -> None:
+        index = int(now // self.seconds)
+        if index != self.index:
+            self.index = index
+            self.counts.clear()
+
 
 class RateLimits:
-    """``enabled=False`` counts and reports but never refuses."""
+    """Counts every call; refuses past a limit that is enforced.
 
-    def __init__(self, *, enabled: bool = True, per_user: int = 60, scale: float = 1.0) -> None:
+    ``enabled=False`` counts and reports but never refuses (a master switch).
+    ``per_user=0`` turns the per-user limit off. ``app_scale=None`` leaves the per-app table
+    unenforced (still counted and reported at Stream's values)."""
+
+    def __init__(self, *, enabled: bool = True, per_user: int = 60, user_window: int = 60,
+                 app_scale: float | None = None) -> None:
         self.enabled = enabled
         self.per_user = per_user
-        self.scale = scale
-        self._minute = _Window(60)
-        self._second = _Window(1)
+        self.app_scale = app_scale
+        self._app_minute = _Window(APP_WINDOW_SECONDS)
+        self._app_second = _Window(1)
+        self._user_window = _Window(max(1, user_window))
 
     def limit_of(self, operation: str) -> int:
-        return max(1, int(LIMITS.get(operation, DEFAULT_LIMIT) * self.scale))
+        return max(1, int(LIMITS.get(operation, DEFAULT_LIMIT) * (self.app_scale or 1.0)))
 
-    def _check(self, key: tuple[str, ...], limit: int, now: float) -> Verdict:
-        used = self._minute.add(key, now)
-        burst = self._second.add(key, now)
-        allowed = used <= limit and burst <= max(1, math.ceil(limit / 30))
-        return Verdict(limit, max(limit - used, 0), self._minute.reset(now), allowed)
+    def _check_app(self, operation: str, platform: str, now: float) -> Verdict:
+        key = (operation, platform)
+        limit = self.limit_of(operation)
+        used = self._app_minute.add(key, now)
+        burst = self._app_second.add(key, now)
+        allowed = self.app_scale is None or (
+            used <= limit and burst <= max(1, math.ceil(limit / 30)))
+        return Verdict(limit, max(limit - used, 0), self._app_minute.reset(now), allowed)
+
+    def _check_user(self, operation: str, user_id: str, now: float) -> Verdict:
+        used = self._user_window.add((operation, user_id), now)
+        return Verdict(self.per_user, max(self.per_user - used, 0),
+                       self._user_window.reset(now), used <= self.per_user,
+                       self._user_window.seconds)
 
     def hit(self, operation: str, platform: str, user_id: str | None) -> Verdict:
-        """Count one call against the app's limit and, for a user, the user's. The verdict is
-        the tighter of the two; ``allowed`` is False past either (never, when disabled)."""
+        """Count one call against the app's table and, for a user's client-side call
+        (``user_id`` given), the user's limit. The verdict reported is the user's when the app
+        table is not enforced, else the tighter of the two; ``allowed`` is False past an
+        enforced limit (never, when disabled)."""
         now = time.time()
-        verdict = self._check(("app", operation, platform), self.limit_of(operation), now)
-        if user_id is not None and verdict.allowed:
-            user_verdict = self._check(("user", operation, platform, user_id),
-                                       self.per_user, now)
-            if not user_verdict.allowed or user_verdict.remaining < verdict.remaining:
+        verdict = self._check_app(operation, platform, now)
+        if user_id is not None and self.per_user > 0 and verdict.allowed:
+            user_verdict = self._check_user(operation, user_id, now)
+            if (self.app_scale is None or not user_verdict.allowed
+                    or user_verdict.remaining < verdict.remaining):
                 verdict = user_verdict
         if not self.enabled and not verdict.allowed:
-            verdict = Verdict(verdict.limit, verdict.remaining, verdict.reset, True)
+            verdict = Verdict(verdict.limit, verdict.remaining, verdict.reset, True,
+                              verdict.window)
         return verdict
 
     @staticmethod
     def refusal(operation: str, verdict: Verdict) -> errors.RateLimited:
+        per = "minute" if verdict.window == 60 else f"{verdict.window} seconds"
         return errors.RateLimited(
             "Too many requests, check response headers for more information. "
-            f"The limit for {operation} is {verdict.limit} per minute")
+            f"The limit for {operation} is {verdict.limit} per {per}")
 
     def peek(self, operation: str, platform: str) -> Verdict:
+        """The app-wide count of ``operation`` on ``platform``, without counting a call."""
         now = time.time()
         limit = self.limit_of(operation)
-        used = self._minute.used(("app", operation, platform), now)
-        return Verdict(limit, max(limit - used, 0), self._minute.reset(now), True)
+        used = self._app_minute.used((operation, platform), now)
+        return Verdict(limit, max(limit - used, 0), self._app_minute.reset(now), True)
 
     def report(self, query: Mapping[str, str]) -> dict[str, Any]:
         wanted = [p for p in PLATFORMS if query.get(p, "").lower() == "true"] or list(PLATFORMS)

@@ -56,11 +56,16 @@ class UserCache:
     async def get_one(self, user_id: str) -> User | None:
         return (await self.get([user_id])).get(user_id)
 
-    async def save(self, batch: list[User]) -> None:
-        await self.storage.save_users(batch)
+    async def save(self, batch: list[User], *, keep: frozenset[str] = frozenset()) -> None:
+        """Write through. With ``keep`` (see ``Storage.save_users``) the stored row may differ
+        from ``batch``: those users are forgotten here rather than remembered."""
+        await self.storage.save_users(batch, keep=keep)
         now = time.monotonic()
         for user in batch:
-            self._remember(_copy(user), now)
+            if keep:
+                self._entries.pop(user.id, None)
+            else:
+                self._remember(_copy(user), now)
         await self._tell_others([u.id for u in batch])
 
     async def delete(self, ids: list[str]) -> None:

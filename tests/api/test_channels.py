@@ -4,13 +4,22 @@ update and member operations, partial update, delete, query channels, query memb
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 from stream_chat import StreamChat
 from stream_chat.base.exceptions import StreamAPIException
 
-from tests.api.conftest import Raw, assert_error, assert_success, make_users, sdk_error, uid
+from tests.api.conftest import (
+    Raw,
+    assert_error,
+    assert_success,
+    make_users,
+    sdk_error,
+    uid,
+    user_token,
+)
 
 CREATOR_MESSAGE = ('GetOrCreateChannel failed with error: "either data.created_by or '
                    'data.created_by_id must be provided when using server side auth."')
@@ -192,12 +201,42 @@ def test_moderators_and_roles(client: StreamChat, room: tuple[Any, list[str]]) -
     with pytest.raises(StreamAPIException) as excinfo:
         channel.assign_roles([{"user_id": users[1], "channel_role": uid("missing-role")}])
     sdk_error(excinfo, 400, 4)
-    # Roles are for members only.
+    # assign_roles is for members only (add_moderators makes a member: see below).
     with pytest.raises(StreamAPIException) as excinfo:
-        channel.add_moderators([users[4]])
+        channel.assign_roles([{"user_id": users[4], "channel_role": "channel_moderator"}])
     sdk_error(excinfo, 400, 4)
     channel.assign_roles([{"user_id": users[1], "channel_role": "channel_member"}])
     client.delete_role(role)
+
+
+def test_add_moderators_makes_a_non_member_a_moderator_member(
+        client: StreamChat, room: tuple[Any, list[str]]) -> None:
+    channel, users = room
+    newcomer = users[4]
+    assert newcomer not in _roles(channel)
+    resp = channel.add_moderators([newcomer])
+    [added] = [m for m in resp["members"] if m["user_id"] == newcomer]
+    assert added["channel_role"] == "channel_moderator" and added["is_moderator"] is True
+    [stored] = channel.query_members({"id": newcomer})
+    assert stored["channel_role"] == "channel_moderator" and stored["is_moderator"] is True
+    assert stored["user"]["id"] == newcomer
+    # Demoting keeps the member, as a plain member.
+    channel.demote_moderators([newcomer])
+    [stored] = channel.query_members({"id": newcomer})
+    assert stored["channel_role"] == "channel_member" and stored["is_moderator"] is False
+    # A user that does not exist cannot be made one.
+    with pytest.raises(StreamAPIException) as excinfo:
+        channel.add_moderators([uid("ghost")])
+    sdk_error(excinfo, 400, 4)
+
+
+def test_add_members_and_moderators_in_one_call(
+        client: StreamChat, room: tuple[Any, list[str]]) -> None:
+    channel, users = room
+    newcomer = users[4]
+    resp = channel.add_members([newcomer], None, add_moderators=[newcomer])
+    [added] = [m for m in resp["members"] if m["user_id"] == newcomer]
+    assert added["channel_role"] == "channel_moderator"
 
 
 def test_update_partial_set_and_unset(client: StreamChat, room: tuple[Any, list[str]]) -> None:
@@ -238,9 +277,17 @@ def test_delete_channels_runs_a_task(client: StreamChat) -> None:
     for channel in channels:
         channel.create(owner)
     cids = [c.cid for c in channels]
-    resp = client.delete_channels(cids[:2], hard_delete=True)
-    task = client.get_task(resp["task_id"])
-    assert task["status"] == "completed"
+    ghost = f"messaging:{uid('ghost')}"
+    resp = client.delete_channels([*cids[:2], ghost], hard_delete=True)
+    # Polled as a caller written for Stream does: until result[cid] == {"status": "ok"}.
+    for _ in range(10):
+        task = client.get_task(resp["task_id"])
+        if task["status"] == "completed" and task["result"].get(cids[0]) == {"status": "ok"}:
+            break
+        time.sleep(0.2)
+    assert task["status"] == "completed", task
+    assert task["result"][cids[0]] == task["result"][cids[1]] == {"status": "ok"}
+    assert task["result"][ghost]["status"] == "error" and task["result"][ghost]["error"]
     left = client.query_channels({"cid": {"$in": cids}})["channels"]
     assert [c["channel"]["cid"] for c in left] == [cids[2]]
 
@@ -348,3 +395,27 @@ def test_channel_endpoints_raw_statuses(raw: Raw, client: StreamChat) -> None:
     assert_success(raw.get("/members", params={"payload": payload}), 200)
     no_id = json.dumps({"type": "messaging", "filter_conditions": {}})
     assert_error(raw.get("/members", params={"payload": no_id}), 400, 4)
+
+
+def test_client_side_query_channels_returns_the_users_readable_channels(
+        raw: Raw, client: StreamChat) -> None:
+    """A page of channels read client-side: each channel is checked against the user's own
+    membership (read for the whole page at once), with the user's role in each."""
+    me, other = make_users(client, 2)
+    tag = uid("page")
+    cids = []
+    for n, members in enumerate([[me, other], [other], [me], [other, me]]):
+        channel = client.channel("messaging", f"{tag}-{n}", {"tag": tag, "members": members})
+        channel.create(other)
+        cids.append(channel.cid)
+    client.channel("messaging", f"{tag}-3").add_moderators([me])
+
+    body = assert_success(raw.post("/channels", token=user_token(me), json={
+        "filter_conditions": {"tag": tag}, "sort": [{"field": "cid", "direction": 1}]}), 201)
+    found = {c["channel"]["cid"]: c for c in body["channels"]}
+    # Not a member of the second: messaging needs membership to read.
+    assert sorted(found) == [cids[0], cids[2], cids[3]]
+    roles = {cid: next(m["channel_role"] for m in c["members"] if m["user_id"] == me)
+             for cid, c in found.items()}
+    assert roles == {cids[0]: "channel_member", cids[2]: "channel_member",
+                     cids[3]: "channel_moderator"}

@@ -4,6 +4,7 @@ restore, guests, tasks."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -177,6 +178,16 @@ def test_query_users_sort_limit_offset(client: StreamChat,
     assert by_id == sorted(ids, reverse=True)[:3]
 
 
+def test_query_users_default_order_is_newest_first(client: StreamChat) -> None:
+    tag = uid("gen")
+    # One call each, so that each has its own created_at; ids sort the other way round.
+    ids = [f"{tag}-{n}" for n in range(1, 5)]
+    for user_id in ids:
+        client.upsert_user({"id": user_id, "gen": tag})
+    assert _ids(client.query_users({"gen": tag})) == list(reversed(ids))
+    assert _ids(client.query_users({"gen": tag}, limit=2)) == [ids[3], ids[2]]
+
+
 def test_query_users_bad_filter_is_400(client: StreamChat) -> None:
     with pytest.raises(StreamAPIException) as excinfo:
         client.query_users({"id": {"$in": "not-a-list"}})
@@ -207,22 +218,38 @@ def test_delete_user_soft_and_hard(client: StreamChat) -> None:
     sdk_error(excinfo, 404, 16)
 
 
+def poll_task(client: StreamChat, task_id: str, key: str) -> dict[str, Any]:
+    """Poll as Stream's own SDK tests do: until the task is completed and ``result[key]`` is
+    ``{"status": "ok"}`` (a few tries; ours complete before they are reported)."""
+    for _ in range(10):
+        task = client.get_task(task_id)
+        if task["status"] == "completed" and task["result"].get(key) == {"status": "ok"}:
+            return task
+        time.sleep(0.2)
+    raise AssertionError(f"task did not succeed: {task}")
+
+
 def test_delete_users_runs_a_task(client: StreamChat) -> None:
     ids = make_users(client, 3)
-    resp = client.delete_users(ids[:2], "hard", messages="hard", conversations="hard")
+    ghost = uid("ghost")
+    resp = client.delete_users([*ids[:2], ghost], "hard", messages="hard",
+                               conversations="hard")
     task_id = resp["task_id"]
     assert isinstance(task_id, str) and task_id
-    task = client.get_task(task_id)
-    assert task["status"] == "completed"
+    task = poll_task(client, task_id, ids[0])
     assert task["task_id"] == task_id
     assert task["duration"].endswith("ms")
+    # One entry per user id: ok for each deleted, an error entry for the one that failed.
+    assert task["result"][ids[1]] == {"status": "ok"}
+    assert task["result"][ghost]["status"] == "error" and task["result"][ghost]["error"]
+    assert set(task["result"]) == {ids[0], ids[1], ghost}
     assert sorted(_ids(client.query_users({"id": {"$in": ids}}))) == [ids[2]]
 
 
 def test_delete_users_soft_then_restore(client: StreamChat) -> None:
     ids = make_users(client, 2, keep="me")
-    task = client.get_task(client.delete_users(ids, "soft")["task_id"])
-    assert task["status"] == "completed"
+    task = poll_task(client, client.delete_users(ids, "soft")["task_id"], ids[0])
+    assert task["result"] == {i: {"status": "ok"} for i in ids}
     assert _ids(client.query_users({"id": {"$in": ids}})) == []
     client.restore_users(ids)
     restored = client.query_users({"id": {"$in": ids}})["users"]

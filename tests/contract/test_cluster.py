@@ -7,16 +7,18 @@ Python SDK talks REST to node A; listeners are Hubbub's client on WebSockets.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from stream_chat import StreamChat
 
-from hubbub.client import HubbubClient
+from hubbub.client import HubbubClient, HubbubClientError
 from tests.conftest import API_KEY, API_SECRET, Server, uid
 from tests.contract.conftest import MakeDatabase
 
@@ -272,3 +274,59 @@ async def test_anonymous_remote_watch_of_livestream(
         assert response.status_code == 201, response.text
         sdk_a.channel("livestream", channel_id).send_event({"type": "goal"}, host)
         assert (await viewer.next_event(custom, timeout=EVENT_TIMEOUT))["type"] == "goal"
+
+
+# issue 11: access taken away through one node is gone on the other ---------------------------
+
+
+async def _closed(listener: HubbubClient) -> int | None:
+    async def drain() -> None:
+        async for _ in listener.events():
+            pass
+
+    await asyncio.wait_for(drain(), EVENT_TIMEOUT * 2)
+    return listener.close_code
+
+
+async def test_removed_member_stops_watching_on_the_other_node(
+        cluster: tuple[Server, Server], sdk_a: StreamChat, listeners: Listeners) -> None:
+    _, node_b = cluster
+    owner, bob = uid("owner"), uid("bob")
+    channel_id = new_channel(sdk_a, [owner, bob])
+    bob_on_b = await listeners.connect(node_b, bob)
+    await watch_through(node_b, sdk_a.create_token(bob), channel_id, str(bob_on_b.connection_id))
+    channel = sdk_a.channel("messaging", channel_id)
+    channel.remove_members([bob])
+    channel.send_event({"type": "after_removal"}, owner)
+    sdk_a.send_user_custom_event(bob, {"type": "barrier"})
+    seen = []
+    while True:
+        event = await bob_on_b.next_event(timeout=EVENT_TIMEOUT)
+        if event["type"] == "barrier":
+            break
+        seen.append(event["type"])
+    assert "after_removal" not in seen and "notification.removed_from_channel" in seen
+
+
+async def test_revocations_through_node_a_close_sockets_on_node_b(
+        cluster: tuple[Server, Server], sdk_a: StreamChat, listeners: Listeners) -> None:
+    node_a, node_b = cluster
+    alice, carol = uid("alice"), uid("carol")
+    sdk_a.upsert_users([{"id": alice}, {"id": carol}])
+    alice_on_b = await listeners.connect(node_b, alice)
+    sdk_a.revoke_user_token(alice, datetime.now(UTC) - timedelta(seconds=60))
+    assert await _closed(alice_on_b) not in (None, 1000)
+
+    # App-wide, tokens without iat included (the SDK's default): last in this module, undone.
+    carol_on_b = await listeners.connect(node_b, carol)
+    try:
+        sdk_a.revoke_tokens(datetime.now(UTC) - timedelta(seconds=60))
+        assert await _closed(carol_on_b) not in (None, 1000)
+        # (Refused through node A: node B learns of app settings changes through the
+        # cluster's cache invalidation, issue 13.)
+        again = HubbubClient(node_a.url, API_KEY, sdk_a.create_token(carol))
+        with pytest.raises(HubbubClientError) as refused:
+            await again.connect()
+        assert refused.value.code == 42
+    finally:
+        sdk_a.update_app_settings(revoke_tokens_issued_before=None)

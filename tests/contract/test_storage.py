@@ -464,6 +464,20 @@ async def test_members_save_remove_count(storage: SqlStorage) -> None:
     assert [m.user_id for m in await storage.get_members(cid)] == ["bob"]
 
 
+async def test_get_memberships_of_one_user_across_channels(storage: SqlStorage) -> None:
+    await storage.create_channel(channel("messaging:a"), [
+        member("messaging:a", "alice", "channel_moderator", 1), member("messaging:a", "bob")])
+    await storage.create_channel(channel("team:b"), [member("team:b", "alice", n=2)])
+    await storage.create_channel(channel("messaging:c"), [member("messaging:c", "bob")])
+
+    found = await storage.get_memberships(["messaging:a", "team:b", "messaging:c",
+                                           "messaging:none"], "alice")
+    assert found == {"messaging:a": member("messaging:a", "alice", "channel_moderator", 1),
+                     "team:b": member("team:b", "alice", n=2)}
+    assert await storage.get_memberships(["messaging:a"], "zed") == {}
+    assert await storage.get_memberships([], "alice") == {}
+
+
 async def test_query_members(storage: SqlStorage) -> None:
     cid = "messaging:q"
     await storage.save_users([user("alice", name="Alice", age=30), user("bob", name="Bob",

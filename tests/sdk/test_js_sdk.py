@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from stream_chat import StreamChat
 
-from tests.conftest import Server, sdk_client, uid
+from tests.conftest import Server, sdk_client, start_server, uid
 
 JS_DIR = Path(__file__).parent / "js"
 NODE = shutil.which("node")
@@ -221,3 +221,60 @@ def test_js_client_recovers_after_server_restart(fresh_server: Server) -> None:
     for side in result.values():
         assert side["before"] != side["after"]
         assert side["closeCode"] not in (1000, 1006)
+
+
+def test_js_removed_member_drops_the_channel_and_gets_nothing_more(
+        server: Server, client: StreamChat) -> None:
+    """Issue 11: after removeMembers the SDK gets notification.removed_from_channel, drops
+    the channel, and its socket receives none of the channel's later events."""
+    owner, member = uid("owner"), uid("bob")
+    channel_id = make_channel(client, "messaging", [owner, member], creator=owner)
+
+    def remove(_: Any) -> None:
+        channel = client.channel("messaging", channel_id)
+        channel.remove_members([member])
+        channel.send_event({"type": "secret", "text": "members only"}, owner)
+        client.send_user_custom_event(member, {"type": "hubbub_marker", "n": 1})
+
+    result = run_scenario(server, "removedMember", {
+        "channelType": "messaging", "channelId": channel_id, "member": member},
+        on_ready=remove)
+    assert "secret" not in result["types"]
+    assert result["note"]["member"]["user_id"] == member
+
+
+def test_js_deleted_user_is_refused_and_the_sdk_stops_reconnecting(
+        server: Server, client: StreamChat) -> None:
+    """Issue 11: deleting a connected user closes its socket; the SDK's reconnect is refused
+    with code 16 and it stops; REST and a new connectUser are refused; nothing restores it."""
+    user = uid("doomed")
+    client.upsert_user({"id": user, "name": "Doomed"})
+
+    result = run_scenario(server, "deletedUser", {"user": user},
+                          on_ready=lambda _: client.delete_user(user), timeout=45)
+
+    assert result["closeCode"] != 1000
+    assert result["failures"].count("16") == 1
+    assert result["rest"]["code"] == 16 and result["connect"]["code"] == 16
+    assert client.query_users({"id": user})["users"] == []
+
+
+def test_js_member_has_no_burst_cap_and_only_the_61st_call_of_a_window_is_refused(
+        tmp_path: Path) -> None:
+    # The default limits, with a 10-second window instead of a minute so that the scenario
+    # also sees the budget come back without waiting long.
+    server = start_server(tmp_path, relaxed=False, env={"HUBBUB_RATE_LIMIT_WINDOW": "10"})
+    try:
+        sdk = sdk_client(server)
+        member = uid("typist")
+        channel_id = make_channel(sdk, "messaging", [member])
+
+        result = run_scenario(server, "userRateLimit", {
+            "channelType": "messaging", "channelId": channel_id, "user": member,
+        }, timeout=60)
+
+        assert result["refusal"]["status"] == 429 and result["refusal"]["code"] == 9
+        assert result["refused"]["limit"] == 60
+        assert result["windowCalls"] == 61
+    finally:
+        server.stop()

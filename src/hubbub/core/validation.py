@@ -27,3 +27,22 @@ def check_id(value: Any, what: str, *, max_length: int = MAX_ID_LENGTH) -> str:
 def check_custom_size(data: dict[str, Any], what: str) -> None:
     if len(orjson.dumps(data)) > MAX_CUSTOM_DATA_BYTES:
         raise errors.PayloadTooBig(f"{what} custom data must be less than 5KB")
+
+
+#: User ids nobody may take: ``anonymous`` is the acting user of every anonymous request, and
+#: ``anon-…`` the made-up ids of anonymous connections. A stored user with such an id would be
+#: acted through by every anonymous caller.
+RESERVED_USER_IDS = frozenset({"anonymous"})
+RESERVED_USER_ID_PREFIX = "anon-"
+
+
+def is_reserved_user_id(value: str) -> bool:
+    return value in RESERVED_USER_IDS or value.startswith(RESERVED_USER_ID_PREFIX)
+
+
+def check_user_id(value: Any, what: str) -> str:
+    """:func:`check_id` for a user that is to be stored: reserved ids are refused (400, code 4)."""
+    uid = check_id(value, what)
+    if is_reserved_user_id(uid):
+        raise errors.InputError(f"{what} {uid!r} is reserved and cannot be used")
+    return uid

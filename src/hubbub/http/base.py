@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -75,6 +75,14 @@ class Call:
         return self.request.query.get("connection_id") or None
 
 
+def rate_limit_key(principal: Principal) -> str:
+    """Whose per-user budget a client-side call counts against: the user's, or for anonymous
+    callers their client address's (one anonymous client cannot exhaust everyone's)."""
+    if principal.user_id is not None:
+        return principal.user_id
+    return f"anonymous@{principal.address or ''}"
+
+
 Endpoint = Callable[[Call], Awaitable[dict[str, Any]]]
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -108,9 +116,11 @@ def endpoint(operation: str, *, status: int = 200, server_only: bool = False,
             principal = await authenticate(
                 ctx, request.query.get("api_key"), request.headers.get("Authorization"),
                 request.headers.get("stream-auth-type"))
+            if principal.anonymous:
+                principal = replace(principal, address=request.remote or "")
             limits = request.app[RATE_LIMITS_KEY]
             verdict = limits.hit(operation, platform_of(request, server=principal.server),
-                                 None if principal.server else principal.user_id or "anonymous")
+                                 None if principal.server else rate_limit_key(principal))
             request["ratelimit"] = verdict
             if not verdict.allowed:
                 raise limits.refusal(operation, verdict)

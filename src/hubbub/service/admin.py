@@ -10,7 +10,7 @@ from hubbub import errors
 from hubbub.core import permissions
 from hubbub.core.models import parse_time, utcnow
 from hubbub.core.validation import check_id
-from hubbub.service import access
+from hubbub.service import access, users
 from hubbub.service.context import BUILTIN_ROLES, Context
 
 MAX_CUSTOM_ROLES = 25
@@ -67,6 +67,9 @@ async def update_app(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
         updated[key] = _checked_setting(key, value, updated)
     await ctx.storage.save_app_settings(updated)
     ctx.app = replace(ctx.app, settings=updated)
+    if body.get("revoke_tokens_issued_before"):
+        # App-wide revocation: open sockets of every user whose token it covers close now.
+        await users.revoke_connections(ctx, None, body["revoke_tokens_issued_before"])
     return {}
 
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 from hubbub import auth, errors
 from hubbub.auth import Principal
 from hubbub.core.models import User, parse_time, utcnow
+from hubbub.core.validation import is_reserved_user_id
 from hubbub.service.context import Context
 
 
@@ -27,7 +28,13 @@ async def authenticate(ctx: Context, api_key: str | None, token: str | None,
         allow_dev_tokens=bool(ctx.app_settings.get("disable_auth_checks")))
     user_cutoff = None
     if principal.user_id is not None:
+        if is_reserved_user_id(principal.user_id):
+            # Nobody may act as the anonymous user or an anonymous connection's made-up id.
+            raise errors.AuthError(f"JWTAuth error: user_id {principal.user_id!r} is reserved")
         stored = await ctx.users.get_one(principal.user_id)
+        if stored is not None and stored.deleted_at:
+            # A soft-deleted user's tokens stop working at once (Stream: 404, code 16).
+            raise errors.UserDeleted(f"the user {stored.id} was deleted")
         user_cutoff = parse_time(stored.revoke_tokens_issued_before) if stored else None
         principal = replace(principal, user=stored)
     auth.check_revoked(
@@ -46,6 +53,8 @@ async def acting_user(ctx: Context, principal: Principal) -> User:
         # A valid token for a user never upserted: Stream treats it as a plain user.
         now = utcnow()
         user = User(id=principal.user_id, created_at=now, updated_at=now)
+    if user.deleted_at:
+        raise errors.UserDeleted(f"the user {user.id} was deleted")
     if user.deactivated_at:
         raise errors.NotAllowed(f"user '{user.id}' is deactivated")
     return user

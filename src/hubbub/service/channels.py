@@ -8,8 +8,9 @@ from typing import Any
 
 from hubbub import errors
 from hubbub.auth import Principal
-from hubbub.core import permissions
-from hubbub.core.models import CHANNEL_RESERVED, Channel, Member, User, utcnow
+from hubbub.broker import Control
+from hubbub.core import events, permissions
+from hubbub.core.models import CHANNEL_RESERVED, Channel, ChannelType, Member, User, utcnow
 from hubbub.core.validation import check_custom_size, check_id
 from hubbub.schemas import (
     ChannelData,
@@ -24,7 +25,7 @@ from hubbub.service import access, tasks, watching
 from hubbub.service.authentication import acting_user
 from hubbub.service.channel_state import channel_state, channel_wire, member_list
 from hubbub.service.context import Context
-from hubbub.service.events import publish_channel_event
+from hubbub.service.events import emit, publish_channel_event
 
 #: Settings a channel may override on its type (server-side only).
 OVERRIDABLE = frozenset({
@@ -71,6 +72,12 @@ def _member_inputs(ctx: Context, inputs: list[MemberInput], now: str, cid: str) 
         role = m.channel_role or "channel_member"
         if not ctx.known_role(role):
             raise errors.InputError(f"channel_role {role!r} does not exist")
+        if role in permissions.BUILTIN_USER_ROLES:
+            # A member's channel role is looked up in the grants as a role: "admin" here
+            # would hand a channel creator the admin's grants in that channel.
+            raise errors.InputError(
+                f"channel_role {role!r} is a user role, not a channel role "
+                "(channel_member, channel_moderator or a custom role)")
         out.append(Member(cid=cid, user_id=m.user_id, channel_role=role, created_at=now,
                           updated_at=now))
     return out
@@ -149,7 +156,8 @@ async def get_or_create_channel(ctx: Context, principal: Principal, channel_type
     if request.watch and connection_id:
         if acting is None:
             raise errors.InputError("watching needs a client-side (user) token")
-        await watching.watch(ctx, acting, channel, ct, connection_id)
+        await watching.watch(ctx, acting, channel, ct, connection_id,
+                                 principal.address)
     limit = request.members.limit if request.members else 100
     offset = request.members.offset if request.members else 0
     return await channel_state(ctx, channel, ct, acting, member_limit=limit,
@@ -164,8 +172,10 @@ async def update_channel(ctx: Context, principal: Principal, channel_type: str,
     add = _member_inputs(ctx, request.add_members or [], now, channel.cid)
     remove = [check_id(u, "remove_members[]") for u in request.remove_members or []]
     role_changes = _member_inputs(ctx, request.assign_roles or [], now, channel.cid)
-    role_changes += [Member(cid=channel.cid, user_id=u, channel_role="channel_moderator")
-                     for u in request.add_moderators or []]
+    moderators = [Member(cid=channel.cid, user_id=check_id(u, "add_moderators[]"),
+                         channel_role="channel_moderator", created_at=now, updated_at=now)
+                  for u in dict.fromkeys(request.add_moderators or [])]
+    role_changes += moderators
     role_changes += [Member(cid=channel.cid, user_id=u, channel_role="channel_member")
                      for u in request.demote_moderators or []]
     if acting is not None:
@@ -194,6 +204,11 @@ async def update_channel(ctx: Context, principal: Principal, channel_type: str,
         channel.updated_at = now
     existing = {m.user_id: m for m in await ctx.storage.get_members(
         channel.cid, [m.user_id for m in add + role_changes])}
+    # As in Stream, add_moderators makes a non-member a member, as a moderator.
+    joining = [m for m in moderators if m.user_id not in existing
+               and m.user_id not in {a.user_id for a in add}]
+    add += joining
+    role_changes = [m for m in role_changes if all(m is not j for j in joining)]
     if add:
         await _ensure_users_exist(ctx, [m.user_id for m in add])
     missing_roles = [m.user_id for m in role_changes if m.user_id not in existing
@@ -203,26 +218,33 @@ async def update_channel(ctx: Context, principal: Principal, channel_type: str,
     if request.data is not None:
         await ctx.storage.save_channel(channel)
     new_members = [m for m in add if m.user_id not in existing]
-    # Re-adding an existing member keeps its role and join time.
-    to_save = list(new_members)
+    # Re-adding an existing member keeps its role and join time. One row per user: a role
+    # change of a user added by this same call replaces the added row.
+    to_save = {m.user_id: m for m in new_members}
     for change in role_changes:
         base = existing.get(change.user_id) or next(
             m for m in add if m.user_id == change.user_id)
-        to_save.append(Member(cid=channel.cid, user_id=change.user_id,
-                              channel_role=change.channel_role,
-                              created_at=base.created_at or now, updated_at=now))
+        to_save[change.user_id] = Member(cid=channel.cid, user_id=change.user_id,
+                                         channel_role=change.channel_role,
+                                         created_at=base.created_at or now, updated_at=now)
     if to_save:
-        await ctx.storage.save_members(to_save)
+        await ctx.storage.save_members(list(to_save.values()))
+    removed: list[Member] = []
     if remove:
+        removed = await ctx.storage.get_members(channel.cid, remove)
         await ctx.storage.remove_members(channel.cid, remove)
+        # Stricter than Stream: a removed member's sockets stop watching at once, on every
+        # node, before any other event of the channel is published by this call.
+        for m in removed:
+            await ctx.broker.publish(Control("unwatch_user", {
+                "cid": channel.cid, "user_id": m.user_id}))
     members, users = await _members_and_users(ctx, channel)
     for m in new_members:
         await publish_channel_event(ctx, "member.added", channel, acting, {
-            "member": m.to_wire(users.get(m.user_id)),
+            "member": to_save[m.user_id].to_wire(users.get(m.user_id)),
             "user": ctx.user_wire(users[m.user_id])})
-    for uid in remove:
-        await publish_channel_event(ctx, "member.removed", channel, acting,
-                                    {"user": {"id": uid}})
+    if removed:
+        await _announce_removals(ctx, channel, ct, removed, users, len(members))
     if request.data is not None:
         await publish_channel_event(ctx, "channel.updated", channel, acting, {
             "channel": channel_wire(ctx, channel, ct, users, len(members), None, None)})
@@ -231,6 +253,27 @@ async def update_channel(ctx: Context, principal: Principal, channel_type: str,
         "channel": channel_wire(ctx, channel, ct, users, len(members), acting, membership),
         "members": member_list(ctx, members, users),
     }
+
+
+async def _announce_removals(ctx: Context, channel: Channel, ct: ChannelType,
+                             removed: list[Member], users: dict[str, User],
+                             member_count: int) -> None:
+    """Stream's removal events: ``member.removed`` to the channel's watchers and
+    ``notification.removed_from_channel`` to each removed user's connections (on which the JS
+    SDK drops the channel from its active channels)."""
+    removed_users = await ctx.users.get([m.user_id for m in removed])
+    wire = channel_wire(ctx, channel, ct, users, member_count, None, None)
+    for m in removed:
+        user = removed_users.get(m.user_id)
+        user_wire = ctx.user_wire(user) if user else {"id": m.user_id}
+        member_wire = m.to_wire(user)
+        await publish_channel_event(ctx, "member.removed", channel, None, {
+            "user": user_wire, "member": member_wire})
+        await emit(ctx, "user", m.user_id, events.channel_event(
+            "notification.removed_from_channel",
+            {"channel": wire, "member": member_wire},
+            channel_type=channel.type, channel_id=channel.id, user=user_wire,
+            created_at=utcnow()))
 
 
 async def _members_and_users(ctx: Context,
@@ -304,10 +347,13 @@ async def delete_channels(ctx: Context, cids: list[str]) -> dict[str, Any]:
     for cid in cids:
         if not isinstance(cid, str) or cid.count(":") != 1:
             raise errors.InputError(f"invalid cid {cid!r}")
+    found = {c.cid for c in await ctx.storage.query_channels(
+        {"cid": {"$in": cids}}, None, len(cids), 0)} if cids else set()
     await ctx.storage.delete_channels(cids)
     for cid in cids:
         watching.unwatch_everyone(ctx, cid)
-    task_id = await tasks.record_completed(ctx, "delete-channels", {"deleted_cids": cids})
+    task_id = await tasks.record_completed(ctx, "delete-channels", {
+        c: tasks.entry(None if c in found else f"channel {c!r} does not exist") for c in cids})
     return {"task_id": task_id}
 
 
@@ -318,9 +364,7 @@ async def query_channels(ctx: Context, principal: Principal, request: QueryChann
                                              request.limit, request.offset)
     memberships: dict[str, Member] = {}
     if acting is not None:
-        for channel in found:
-            for m in await ctx.storage.get_members(channel.cid, [acting.id]):
-                memberships[channel.cid] = m
+        memberships = await ctx.storage.get_memberships([c.cid for c in found], acting.id)
     out = []
     for channel in found:
         ct = ctx.channel_types.get(channel.type)
@@ -330,7 +374,8 @@ async def query_channels(ctx: Context, principal: Principal, request: QueryChann
                                                  channel, memberships.get(channel.cid)):
             continue
         if request.watch and connection_id and acting is not None:
-            await watching.watch(ctx, acting, channel, ct, connection_id)
+            await watching.watch(ctx, acting, channel, ct, connection_id,
+                                 principal.address)
         out.append(await channel_state(ctx, channel, ct, acting,
                                        member_limit=request.member_limit or 100))
     return {"channels": out}

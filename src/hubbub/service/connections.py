@@ -8,12 +8,12 @@ from typing import Any
 
 import orjson
 
-from hubbub import errors
+from hubbub import auth, errors
 from hubbub.auth import Principal
-from hubbub.core.models import USER_PROTECTED, User, utcnow
+from hubbub.core.models import USER_PROTECTED, User, parse_time, utcnow
 from hubbub.hub import Connection
 from hubbub.service.context import Context
-from hubbub.service.users import user_from_object
+from hubbub.service.users import SELF_UPDATE_KEEPS, user_from_object
 from hubbub.service.watching import after_unwatch
 
 
@@ -28,6 +28,9 @@ async def connect(ctx: Context, principal: Principal, details: dict[str, Any]) -
         raise errors.NotAllowed(
             f"user_details.id {detail_id!r} does not match the token's user_id")
     existing = await ctx.users.get_one(principal.user_id)
+    if existing is not None and existing.deleted_at:
+        # Connecting never restores a deleted account (Stream: 404, code 16).
+        raise errors.UserDeleted(f"the user {existing.id} was deleted")
     if existing is not None and existing.deactivated_at:
         raise errors.NotAllowed(f"user '{existing.id}' is deactivated")
     now = utcnow()
@@ -40,8 +43,27 @@ async def connect(ctx: Context, principal: Principal, details: dict[str, Any]) -
         user = user_from_object(ctx, {**safe, "id": principal.user_id}, None, now,
                                 allow_protected=False)
     user.last_active = now
-    await ctx.users.save([user])
+    # The row keeps its stored role, ban, deactivation, deletion and revocation: one that
+    # committed since the read above is not overwritten (check_still_allowed then sees it).
+    await ctx.users.save([user], keep=SELF_UPDATE_KEEPS)
     return user
+
+
+async def check_still_allowed(ctx: Context, principal: Principal) -> None:
+    """Refuse a registered connection whose user was deleted or deactivated, or whose token
+    was revoked, while it was being set up. Reads storage, not the cache: a change committed
+    by another process must be seen even before its invalidation arrives here."""
+    if principal.anonymous or principal.user_id is None:
+        return
+    user = (await ctx.storage.get_users([principal.user_id])).get(principal.user_id)
+    if user is not None and user.deleted_at:
+        raise errors.UserDeleted(f"the user {user.id} was deleted")
+    if user is not None and user.deactivated_at:
+        raise errors.NotAllowed(f"user '{user.id}' is deactivated")
+    auth.check_revoked(
+        principal,
+        app_revoked_before=parse_time(ctx.app_settings.get("revoke_tokens_issued_before")),
+        user_revoked_before=parse_time(user.revoke_tokens_issued_before) if user else None)
 
 
 def register(ctx: Context, conn: Connection) -> None:

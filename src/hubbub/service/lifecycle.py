@@ -29,6 +29,8 @@ def create_context(settings: Settings, storage: Storage, broker: Broker) -> Cont
     # this one.
     hub.control_handlers["watch"] = lambda args: watching.remote_watch(ctx, args, True)
     hub.control_handlers["unwatch"] = lambda args: watching.remote_watch(ctx, args, False)
+    # A member was removed from a channel: its connections here stop watching it.
+    hub.control_handlers["unwatch_user"] = lambda args: watching.remote_unwatch_user(ctx, args)
     return ctx
 
 

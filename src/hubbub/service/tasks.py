@@ -11,8 +11,15 @@ from hubbub.core.models import Task, utcnow
 from hubbub.service.context import Context
 
 
+def entry(error: str | None) -> dict[str, Any]:
+    """One id's entry in a bulk task's ``result``, as Stream answers it: ``{"status": "ok"}``
+    (callers poll until ``result[id]`` is that), or an error entry for an id that failed."""
+    return {"status": "ok"} if error is None else {"status": "error", "error": error}
+
+
 async def record_completed(ctx: Context, task_type: str, result: dict[str, Any]) -> str:
-    """Store a completed task with ``result``; return its id."""
+    """Store a completed task with ``result`` (Stream's shape: keyed by each id the task was
+    about, each an :func:`entry`); return its id."""
     now = utcnow()
     task = Task(id=str(uuid.uuid4()), type=task_type, status="completed", result=result,
                 created_at=now, updated_at=now)

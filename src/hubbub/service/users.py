@@ -10,13 +10,17 @@ from hubbub.auth import Principal
 from hubbub.broker import Control
 from hubbub.core import permissions
 from hubbub.core.models import USER_PROTECTED, USER_RESERVED, User, parse_time, utcnow
-from hubbub.core.validation import check_custom_size, check_id
+from hubbub.core.validation import check_custom_size, check_id, check_user_id
 from hubbub.schemas import PartialUpdateUsersRequest, QueryUsersRequest, UserObject, parse
 from hubbub.service import access, tasks
 from hubbub.service.authentication import acting_user
 from hubbub.service.context import Context
 
 MAX_USERS_PER_CALL = 100
+#: Columns a user's own write (connect, client-side upsert or update) never overwrites: a
+#: deactivation, deletion, revocation or role change committed meanwhile stands.
+SELF_UPDATE_KEEPS = frozenset({"role", "teams", "banned", "deactivated_at", "deleted_at",
+                               "revoke_tokens_issued_before"})
 
 
 def user_from_object(ctx: Context, obj: dict[str, Any], existing: User | None, now: str, *,
@@ -24,7 +28,7 @@ def user_from_object(ctx: Context, obj: dict[str, Any], existing: User | None, n
     """A user from its wire object, merged over ``existing``. Protected fields (role, teams)
     come from the object only when ``allow_protected`` (server-side)."""
     model = parse(UserObject, obj)
-    uid = check_id(model.id, "user.id")
+    uid = check_user_id(model.id, "user.id")
     data = {k: v for k, v in (model.model_extra or {}).items() if k not in USER_RESERVED}
     check_custom_size(data, "user")
     role = model.role if allow_protected and model.role else (
@@ -43,7 +47,8 @@ def user_from_object(ctx: Context, obj: dict[str, Any], existing: User | None, n
         created_at=existing.created_at if existing else now, updated_at=now,
         last_active=existing.last_active if existing else None,
         deactivated_at=existing.deactivated_at if existing else None,
-        deleted_at=None,
+        # An upsert never restores a deleted user: only restore_users does.
+        deleted_at=existing.deleted_at if existing else None,
         revoke_tokens_issued_before=(existing.revoke_tokens_issued_before
                                      if existing else None))
 
@@ -76,7 +81,7 @@ async def upsert_users(ctx: Context, principal: Principal,
     batch = [user_from_object(ctx, {**obj, "id": key}, existing.get(key), now,
                               allow_protected=principal.server)
              for key, obj in users_by_id.items()]
-    await ctx.users.save(batch)
+    await ctx.users.save(batch, keep=frozenset() if principal.server else SELF_UPDATE_KEEPS)
     return {"users": {u.id: ctx.user_wire(u) for u in batch}}
 
 
@@ -106,8 +111,24 @@ async def partial_update_users(ctx: Context, principal: Principal,
         check_custom_size(user.data, "user")
         user.updated_at = now
         out.append(user)
-    await ctx.users.save(out)
+    await ctx.users.save(out, keep=frozenset() if principal.server else SELF_UPDATE_KEEPS)
+    for update, user in zip(request.users, out, strict=True):
+        if user.revoke_tokens_issued_before and "revoke_tokens_issued_before" in (
+                update.set or {}):
+            await revoke_connections(ctx, user.id, user.revoke_tokens_issued_before)
     return {"users": {u.id: ctx.user_wire(u) for u in out}}
+
+
+async def revoke_connections(ctx: Context, user_id: str | None, cutoff: str) -> None:
+    """Close, on every node, the open connections of ``user_id`` (None: of every user) whose
+    token a revocation with ``cutoff`` covers (issued before it, or without ``iat``). The
+    SDK's reconnect is then refused with code 42."""
+    when = parse_time(cutoff)
+    if when is None:
+        return
+    await ctx.broker.publish(Control("disconnect_user", {
+        "user_id": user_id, "issued_before": when.timestamp(), "code": 4001,
+        "reason": "token was revoked"}))
 
 
 def _apply_set(ctx: Context, user: User, to_set: dict[str, Any]) -> None:
@@ -151,8 +172,10 @@ async def query_users(ctx: Context, principal: Principal,
     hidden: dict[str, Any] = {"deleted_at": {"$exists": False}}
     if not request.include_deactivated_users:
         hidden["deactivated_at"] = {"$exists": False}
+    # Stream's default order is newest first.
+    sort = request.sort or [{"field": "created_at", "direction": -1}]
     found = await ctx.storage.query_users({"$and": [request.filter_conditions, hidden]},
-                                          request.sort, request.limit, request.offset)
+                                          sort, request.limit, request.offset)
     return {"users": [ctx.user_wire(u) for u in found]}
 
 
@@ -195,8 +218,10 @@ async def delete_users(ctx: Context, ids: list[str], mode: str | None) -> dict[s
         raise errors.InputError("user must be one of soft, hard, pruning")
     for uid in ids:
         check_id(uid, "user_ids[]")
-    await _delete(ctx, ids, hard=mode != "soft")
-    task_id = await tasks.record_completed(ctx, "delete-users", {"deleted_user_ids": ids})
+    found = await ctx.users.get(ids)
+    await _delete(ctx, [u for u in ids if u in found], hard=mode != "soft")
+    task_id = await tasks.record_completed(ctx, "delete-users", {
+        u: tasks.entry(None if u in found else f"user {u!r} does not exist") for u in ids})
     return {"task_id": task_id}
 
 

@@ -3,7 +3,10 @@ announcements.
 
 A watch request may reach a process that does not hold the connection (several processes
 behind a load balancer): it then goes through the broker to whichever process does, which
-applies it and announces it. A request may act on its own connections only.
+applies it and announces it. A request may act on its own connections only; an anonymous
+request only on an anonymous connection opened from the same client address.
+
+A connection watches at most ``ws_max_watched_channels`` channels (400, code 4 past it).
 """
 
 from __future__ import annotations
@@ -21,29 +24,42 @@ from hubbub.service.context import Context
 from hubbub.service.events import emit
 
 
-def _watch_args(acting: User, connection_id: str, cid: str) -> dict[str, Any]:
+def _watch_args(acting: User, connection_id: str, cid: str,
+                address: str | None) -> dict[str, Any]:
     return {"connection_id": connection_id, "user_id": acting.id, "cid": cid,
-            "anonymous": acting.role == "anonymous"}
+            "anonymous": acting.role == "anonymous", "address": address}
 
 
-def _owns(user_id: str, anonymous: bool, conn: Connection) -> bool:
-    """A request may act on its own connections only (an anonymous request on anonymous
-    ones): nobody subscribes somebody else's socket by guessing its id."""
-    return conn.user_id == user_id or (conn.anonymous and anonymous)
+def _owns(user_id: str, anonymous: bool, conn: Connection, address: str | None) -> bool:
+    """A request may act on its own connections only: nobody subscribes somebody else's
+    socket by learning its id. Anonymous requests carry no identity, so an anonymous request
+    is bound to the anonymous connections opened from its own client address."""
+    if anonymous:
+        return conn.anonymous and address is not None and conn.address == address
+    return not conn.anonymous and conn.user_id == user_id
+
+
+def _check_room(ctx: Context, conn: Connection, cid: str) -> None:
+    cap = ctx.settings.ws_max_watched_channels
+    if cid not in conn.watching and len(conn.watching) >= cap:
+        raise errors.InputError(
+            f"a connection can watch at most {cap} channels; stop watching some first")
 
 
 async def watch(ctx: Context, acting: User, channel: Channel, ct: ChannelType,
-                connection_id: str) -> None:
+                connection_id: str, address: str | None = None) -> None:
     """Subscribe one of ``acting``'s connections to the channel. Read access is checked by
-    the caller. The connection may live on another node: then that node applies it."""
+    the caller. The connection may live on another node: then that node applies it.
+    ``address``: an anonymous caller's client address."""
     conn = ctx.hub.get(connection_id)
     if conn is None:
         if ctx.broker.distributed:
             await ctx.broker.publish(Control("watch", _watch_args(
-                acting, connection_id, channel.cid)))
+                acting, connection_id, channel.cid, address)))
         return
-    if not _owns(acting.id, acting.role == "anonymous", conn):
+    if not _owns(acting.id, acting.role == "anonymous", conn, address):
         raise errors.InputError("connection_id does not belong to the requesting user")
+    _check_room(ctx, conn, channel.cid)
     await _watch_here(ctx, conn, channel.cid, acting)
 
 
@@ -72,10 +88,14 @@ def remote_watch(ctx: Context, args: dict[str, Any], watching: bool) -> None:
     """The broker's ``watch``/``unwatch`` handler: apply it if the connection is here."""
     conn = ctx.hub.get(str(args.get("connection_id", "")))
     cid = args.get("cid")
+    address = args.get("address")
     if conn is None or not isinstance(cid, str) or not _owns(
-            str(args.get("user_id")), bool(args.get("anonymous")), conn):
+            str(args.get("user_id")), bool(args.get("anonymous")), conn,
+            address if isinstance(address, str) else None):
         return
     if watching:
+        if cid not in conn.watching and len(conn.watching) >= ctx.settings.ws_max_watched_channels:
+            return  # past the cap: the request was answered elsewhere; nothing to subscribe
         ctx.spawn(_watch_here(ctx, conn, cid, None))
     elif ctx.hub.unwatch(conn, cid):
         ctx.spawn(after_unwatch(ctx, conn.user_id, cid))
@@ -91,9 +111,10 @@ async def stop_watching(ctx: Context, principal: Principal, channel_type: str, c
     conn = ctx.hub.get(connection_id)
     if conn is None:
         if ctx.broker.distributed:
-            await ctx.broker.publish(Control("unwatch", _watch_args(acting, connection_id, cid)))
+            await ctx.broker.publish(Control("unwatch", _watch_args(
+                acting, connection_id, cid, principal.address)))
         return {}
-    if not _owns(acting.id, acting.role == "anonymous", conn):
+    if not _owns(acting.id, acting.role == "anonymous", conn, principal.address):
         raise errors.InputError("connection_id does not belong to the requesting user")
     if ctx.hub.unwatch(conn, cid):
         await after_unwatch(ctx, acting.id, cid)
@@ -109,6 +130,14 @@ async def after_unwatch(ctx: Context, user_id: str, cid: str) -> None:
     if ctx.hub.is_user_watching(cid, user_id):
         return
     await _announce(ctx, "user.watching.stop", cid, user_id, await ctx.users.get_one(user_id))
+
+
+def remote_unwatch_user(ctx: Context, args: dict[str, Any]) -> None:
+    """The broker's ``unwatch_user`` handler (a member was removed from a channel): every
+    connection of that user on this node stops watching it at once."""
+    cid, user_id = args.get("cid"), args.get("user_id")
+    if isinstance(cid, str) and isinstance(user_id, str) and ctx.hub.unwatch_user(cid, user_id):
+        ctx.spawn(after_unwatch(ctx, user_id, cid))
 
 
 def unwatch_everyone(ctx: Context, cid: str) -> None:

@@ -31,8 +31,11 @@ class Storage(Protocol):
 
     # users
     async def get_users(self, ids: list[str]) -> dict[str, User]: ...
-    async def save_users(self, users: list[User]) -> None:
-        """Insert or replace each user whole."""
+    async def save_users(self, users: list[User], *,
+                         keep: frozenset[str] = frozenset()) -> None:
+        """Insert or replace each user whole, except that an existing row keeps its values of
+        the columns named in ``keep`` (so a client's own update never overwrites a
+        deactivation, deletion or revocation that committed meanwhile)."""
     async def query_users(self, filter_conditions: Any, sort: Any, limit: int,
                           offset: int) -> list[User]: ...
     async def delete_users(self, ids: list[str]) -> None:
@@ -56,6 +59,9 @@ class Storage(Protocol):
     async def query_channels(self, filter_conditions: Any, sort: Any, limit: int,
                              offset: int) -> list[Channel]: ...
     async def get_members(self, cid: str, user_ids: list[str] | None = None) -> list[Member]: ...
+    async def get_memberships(self, cids: list[str], user_id: str) -> dict[str, Member]:
+        """The user's membership in each of ``cids`` that it is a member of, keyed by cid, in
+        one round trip (a page of QueryChannels)."""
     async def query_members(self, cid: str, filter_conditions: Any, sort: Any, limit: int,
                             offset: int) -> list[Member]: ...
     async def count_members(self, cids: list[str]) -> dict[str, int]: ...

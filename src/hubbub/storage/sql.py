@@ -186,13 +186,14 @@ class SqlStorage:
                 else sqlite.insert(table))
 
     async def _upsert(self, conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]],
-                      keys: list[str]) -> None:
+                      keys: list[str], *, keep: frozenset[str] = frozenset()) -> None:
         if not rows:
             return
         stmt = self._insert(table)
         stmt = stmt.on_conflict_do_update(
             index_elements=keys,
-            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
+            set_={c.name: stmt.excluded[c.name] for c in table.columns
+                  if c.name not in keys and c.name not in keep},
         )
         await conn.execute(stmt, rows)
 
@@ -233,9 +234,10 @@ class SqlStorage:
         return {row.id: _user(row) for row in rows}
 
     @translated
-    async def save_users(self, batch: list[User]) -> None:
+    async def save_users(self, batch: list[User], *,
+                         keep: frozenset[str] = frozenset()) -> None:
         async with self._engine.begin() as conn:
-            await self._upsert(conn, users, [_user_row(u) for u in batch], ["id"])
+            await self._upsert(conn, users, [_user_row(u) for u in batch], ["id"], keep=keep)
 
     @translated
     async def query_users(self, filter_conditions: Any, sort: Any, limit: int,
@@ -380,6 +382,15 @@ class SqlStorage:
             rows = (await conn.execute(stmt.order_by(members.c.created_at,
                                                      members.c.user_id))).all()
         return [_member(r) for r in rows]
+
+    @translated
+    async def get_memberships(self, cids: list[str], user_id: str) -> dict[str, Member]:
+        if not cids:
+            return {}
+        stmt = select(members).where(members.c.user_id == user_id, members.c.cid.in_(cids))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return {row.cid: _member(row) for row in rows}
 
     @translated
     async def query_members(self, cid: str, filter_conditions: Any, sort: Any, limit: int,

@@ -7,7 +7,10 @@ Handshake: authentication travels in the query string (``json``, ``api_key``, ``
 refused: a refused upgrade leaves the SDK retrying for 15 s instead of reporting the error).
 
 After that the client only sends pings (a JSON array) and the server answers each with a
-``health.check``; events reach the socket through the hub, never from this handler.
+``health.check``; events reach the socket through the hub, never from this handler. Every frame
+the client sends (WebSocket pings included, which this handler answers itself) counts toward its
+per-second budget. Connection slots (per user; for all anonymous callers) are reserved before
+the connect's first await and freed on every exit path.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from hubbub import errors
+from hubbub.config import Settings
 from hubbub.http.base import CONTEXT_KEY, RATE_LIMITS_KEY, SETTINGS_KEY, duration_since
-from hubbub.hub import Connection
+from hubbub.hub import Connection, Hub
 from hubbub.ratelimit import platform_of
 from hubbub.service import connections
 from hubbub.service.authentication import authenticate
@@ -43,86 +47,144 @@ def _parse_json_param(raw: str | None) -> dict[str, Any]:
     return value
 
 
+#: The slot key all anonymous connections share (a real user id cannot be empty).
+ANONYMOUS_SLOT = ""
+
+
 async def handle(request: web.Request) -> web.StreamResponse:
     started = time.perf_counter()
     ctx = request.app[CONTEXT_KEY]
     settings = request.app[SETTINGS_KEY]
     # aiohttp's own limit is a backstop at twice ours: frames between the two get our error
     # frame before the close; larger ones are cut off by aiohttp (close 1009) unread.
-    ws = web.WebSocketResponse(compress=False, autoping=True,
+    # autoping is off: pings are frames the client sends and count toward its frame budget,
+    # so this handler answers them itself.
+    ws = web.WebSocketResponse(compress=False, autoping=False,
                                max_msg_size=2 * settings.ws_max_frame_bytes)
     await ws.prepare(request)
     query = request.query
+    slot: str | None = None
     try:
-        params = _parse_json_param(query.get("json"))
-        principal = await authenticate(
-            ctx, query.get("api_key"), query.get("authorization") or None,
-            query.get("stream-auth-type"))
-        details = params.get("user_details") or {}
-        if not isinstance(details, dict):
-            raise errors.InputError("user_details must be an object")
-        claimed = params.get("user_id")
-        if principal.server:
-            raise errors.AuthError("a server token cannot open a user connection")
-        if claimed is not None and principal.user_id is not None and claimed != principal.user_id:
-            raise errors.NotAllowed("user_id does not match the token's user_id")
-        limits = request.app[RATE_LIMITS_KEY]
-        if not limits.hit("Connect", platform_of(request, server=False), None).allowed:
-            raise errors.RateLimited("too many connections opened to this app; retry later")
-        if principal.user_id is not None and ctx.hub.user_connection_count(
-                principal.user_id) >= settings.ws_max_connections_per_user:
+        try:
+            params = _parse_json_param(query.get("json"))
+            principal = await authenticate(
+                ctx, query.get("api_key"), query.get("authorization") or None,
+                query.get("stream-auth-type"))
+            details = params.get("user_details") or {}
+            if not isinstance(details, dict):
+                raise errors.InputError("user_details must be an object")
+            claimed = params.get("user_id")
+            if principal.server:
+                raise errors.AuthError("a server token cannot open a user connection")
+            if claimed is not None and principal.user_id is not None and (
+                    claimed != principal.user_id):
+                raise errors.NotAllowed("user_id does not match the token's user_id")
+            limits = request.app[RATE_LIMITS_KEY]
+            if not limits.hit("Connect", platform_of(request, server=False), None).allowed:
+                raise errors.RateLimited("too many connections opened to this app; retry later")
+            # The connection limits are reserved here, before the next await, and held until
+            # the socket is gone: concurrent connects cannot all pass a check made earlier.
+            slot = _reserve(ctx.hub, principal.user_id, settings)
+            user = await connections.connect(ctx, principal, details)
+        except errors.HubbubError as exc:
+            await _refuse(ws, exc, started)
+            return ws
+
+        transport = request.transport
+        if transport is None or ws.closed:
+            return ws
+
+        def drop(code: int, reason: str) -> None:
+            # Called by the hub (slow consumer, shutdown, deleted user): close without waiting.
+            if code == 1013:
+                # Too slow: its buffer is full, a close frame would wait behind it. Abort.
+                transport.abort()
+            else:
+                asyncio.ensure_future(ws.close(code=code, message=reason.encode()[:120]))
+
+        conn = Connection(id=str(uuid.uuid4()), user_id=user.id, transport=transport,
+                          on_drop=drop, anonymous=principal.anonymous,
+                          issued_at=principal.issued_at, address=request.remote,
+                          greeted=False)
+        # Registered first, then checked again: a deactivation, deletion or revocation that
+        # committed during the awaited work above is seen by this check, and one that commits
+        # after registration reaches the connection through the broker.
+        connections.register(ctx, conn)
+        try:
+            try:
+                await connections.check_still_allowed(ctx, principal)
+            except errors.HubbubError as exc:
+                ctx.hub.remove(conn)
+                await _refuse(ws, exc, started)
+                return ws
+            if conn.dropped:
+                # Disconnected (deleted, deactivated, revoked) while being checked: its close
+                # is under way; the SDK's retry will be refused by the checks above.
+                return ws
+            # The handshake frame is the first thing the client reads: nothing is written to
+            # a connection before it (the hub skips connections not yet greeted).
+            await ws.send_frame(connections.health_check(conn, me=user.to_own_wire()),
+                                WSMsgType.TEXT)
+            conn.greeted = True
+            await _serve(conn, ws, settings, started)
+        finally:
+            await connections.unregister(ctx, conn)
+    finally:
+        if slot is not None:
+            ctx.hub.free(slot)
+    return ws
+
+
+def _reserve(hub: Hub, user_id: str | None, settings: Settings) -> str:
+    """Take a connection slot of ``user_id`` (anonymous: of all anonymous callers) or refuse
+    (429, code 9). Returns the slot's key, to be freed when the connection ends."""
+    if user_id is None:
+        if not hub.reserve(ANONYMOUS_SLOT, settings.ws_max_anonymous_connections):
             raise errors.RateLimited(
-                f"user {principal.user_id!r} already has "
-                f"{settings.ws_max_connections_per_user} connections open")
-        user = await connections.connect(ctx, principal, details)
-    except errors.HubbubError as exc:
-        await _send_error(ws, exc, started)
-        await ws.close(code=1000, message=b"")
-        return ws
+                f"{settings.ws_max_anonymous_connections} anonymous connections are open "
+                "already; retry later")
+        return ANONYMOUS_SLOT
+    if not hub.reserve(user_id, settings.ws_max_connections_per_user):
+        raise errors.RateLimited(
+            f"user {user_id!r} already has {settings.ws_max_connections_per_user} "
+            "connections open")
+    return user_id
 
-    transport = request.transport
-    if transport is None or ws.closed:
-        return ws
 
-    def drop(code: int, reason: str) -> None:
-        # Called by the hub (slow consumer, shutdown, deleted user): close without waiting.
-        if code == 1013:
-            # Too slow: its buffer is full, a close frame would wait behind it. Abort instead.
-            transport.abort()
-        else:
-            asyncio.ensure_future(ws.close(code=code, message=reason.encode()[:120]))
-
-    conn = Connection(id=str(uuid.uuid4()), user_id=user.id, transport=transport, on_drop=drop,
-                      anonymous=principal.anonymous)
-    # The handshake frame goes out before the hub knows the connection: nothing may precede it.
-    await ws.send_frame(connections.health_check(conn, me=user.to_own_wire()), WSMsgType.TEXT)
-    connections.register(ctx, conn)
+async def _serve(conn: Connection, ws: web.WebSocketResponse, settings: Settings,
+                 started: float) -> None:
+    """Read the client's frames until the socket closes. Every frame counts toward the
+    per-second budget, whatever its kind (text, binary, ping, pong)."""
     budget = settings.ws_max_messages_per_second
     window, used = 0, 0
-    try:
-        async for msg in ws:
-            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and len(
-                    msg.data) > settings.ws_max_frame_bytes:
-                await _send_error(ws, errors.PayloadTooBig(
-                    f"frames are limited to {settings.ws_max_frame_bytes} bytes"), started)
-                await ws.close(code=1009, message=b"frame too big")
-                break
-            if msg.type == WSMsgType.TEXT:
-                second = int(time.monotonic())
-                window, used = (window, used + 1) if second == window else (second, 1)
-                if used > budget:
-                    # A flood from one client: say why, then close with a code that is not
-                    # 1000 (policy violation), so an honest SDK that misbehaved reconnects.
-                    await _send_error(ws, errors.RateLimited(
-                        f"more than {budget} messages per second on one connection"), started)
-                    await ws.close(code=1008, message=b"too many messages")
-                    break
-                await _on_text(conn, ws, msg.data)
-            elif msg.type == WSMsgType.ERROR:
-                break
-    finally:
-        await connections.unregister(ctx, conn)
-    return ws
+    async for msg in ws:
+        if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+            break
+        second = int(time.monotonic())
+        window, used = (window, used + 1) if second == window else (second, 1)
+        if used > budget:
+            # A flood from one client: say why, then close with a code that is not
+            # 1000 (policy violation), so an honest SDK that misbehaved reconnects.
+            await _send_error(ws, errors.RateLimited(
+                f"more than {budget} messages per second on one connection"), started)
+            await ws.close(code=1008, message=b"too many messages")
+            return
+        if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and len(
+                msg.data) > settings.ws_max_frame_bytes:
+            await _send_error(ws, errors.PayloadTooBig(
+                f"frames are limited to {settings.ws_max_frame_bytes} bytes"), started)
+            await ws.close(code=1009, message=b"frame too big")
+            return
+        if msg.type == WSMsgType.TEXT:
+            await _on_text(conn, ws, msg.data)
+        elif msg.type == WSMsgType.PING:
+            await ws.pong(msg.data)
+
+
+async def _refuse(ws: web.WebSocketResponse, exc: errors.HubbubError, started: float) -> None:
+    """A refused connect: one error frame, then close 1000 (the SDK does not retry it)."""
+    await _send_error(ws, exc, started)
+    await ws.close(code=1000, message=b"")
 
 
 async def _send_error(ws: web.WebSocketResponse, exc: errors.HubbubError, started: float) -> None:

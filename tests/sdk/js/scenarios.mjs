@@ -128,6 +128,7 @@ export function context({ url, key, secret, args, emit }) {
     /** A fresh client-side SDK instance (never getInstance: that is a process-wide singleton). */
     newClient() {
       const closeCodes = [];
+      const wsFailures = [];
       const client = new StreamChat(key, {
         baseURL: url,
         allowServerSideConnect: true,
@@ -137,9 +138,13 @@ export function context({ url, key, secret, args, emit }) {
           if (message.startsWith('connection:onclose()') && typeof extra?.event?.code === 'number') {
             closeCodes.push(extra.event.code);
           }
+          // '..._errorFromWSEvent() - WS failed with code N': each failed (re)connect attempt.
+          const failed = /WS failed with code (\S+)/.exec(message);
+          if (failed) wsFailures.push(failed[1]);
         },
       });
       client.hubbubCloseCodes = closeCodes;
+      client.hubbubWsFailures = wsFailures;
       clients.push(client);
       return client;
     },
@@ -482,4 +487,146 @@ export async function reconnect(ctx) {
       closeCode: sides[id].closeCode,
     }]),
   );
+}
+
+/** Polls `pred` every 50 ms until it holds, for at most `ms`. */
+async function until(pred, ms, what) {
+  const deadline = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Issue 11: a member removed from a channel. The caller removes `member` after ready, sends a
+ * channel event `secret` and then a marker user event to `member`.
+ * args: {channelType, channelId, member}
+ */
+export async function removedMember(ctx) {
+  const { channelType, channelId, member } = ctx.args;
+  const cid = `${channelType}:${channelId}`;
+  const { client } = await ctx.connect(member);
+  const channel = client.channel(channelType, channelId);
+  await channel.watch();
+  assert(client.activeChannels[cid], 'the watched channel is active');
+  const all = ctx.record(client, null, member);
+  await ctx.ready('watching');
+  await all.waitFor((e) => e.type === 'hubbub_marker', 10000, 'marker after the removal');
+  const types = all.events.map((e) => e.type);
+  assert(!types.includes('secret'), `no channel event after the removal (got ${types})`);
+  const note = all.events.find((e) => e.type === 'notification.removed_from_channel');
+  assert(note, `notification.removed_from_channel received (got ${types})`);
+  equal(note.cid, cid, 'notification cid');
+  // The SDK evicts the channel (it would re-watch it on recovery otherwise).
+  assert(!client.activeChannels[cid], 'the SDK dropped the channel from activeChannels');
+  return { types, note };
+}
+
+/**
+ * Issue 11: a user deleted while connected. The caller soft-deletes `user` after ready. The
+ * SDK sees its socket close, tries to reconnect, is refused with code 16, and stops.
+ * args: {user}
+ */
+export async function deletedUser(ctx) {
+  const { user } = ctx.args;
+  const { client } = await ctx.connect(user);
+  await ctx.ready('connected');
+  await until(() => client.hubbubCloseCodes.length > 0, 10000, 'the socket to close');
+  const closeCode = client.hubbubCloseCodes[0];
+  // Its reconnect is refused with the deletion's error (a frame, then close 1000).
+  await until(() => client.hubbubWsFailures.includes('16'), 15000,
+    `a reconnect refused with code 16 (failures so far: ${client.hubbubWsFailures})`);
+  // No reconnect loop: give it time for several more attempts, then check none happened.
+  const failures = client.hubbubWsFailures.length;
+  await new Promise((r) => setTimeout(r, 5000));
+  equal(client.hubbubWsFailures.length, failures, 'no further reconnect attempts');
+  assert(!client.wsConnection?.isHealthy, 'the SDK is not connected');
+  // REST with the same token: 404, code 16.
+  const rest = await expectFailure(
+    () => client.queryUsers({ id: user }),
+    { status: 404, code: 16 },
+    'REST call of a deleted user',
+  );
+  // A new connectUser is refused too (and does not restore the account).
+  const again = ctx.newClient();
+  const refused = await expectFailure(
+    () => again.connectUser({ id: user, name: 'restored?' }, ctx.token(user)),
+    {},
+    'connectUser of a deleted user',
+  );
+  const parsed = JSON.parse(refused.message);
+  equal(parsed.code, 16, 'connect error code');
+  equal(parsed.isWSFailure, false, 'not a retryable WS failure');
+  return { closeCode, failures: client.hubbubWsFailures, rest, connect: parsed };
+}
+
+/**
+ * Issue #9: a member's client-side calls have no per-second burst cap; only the call past the
+ * per-user limit of its window (60) is refused, with 429 and code 9. The caller starts the
+ * server on the default limits with a short window (HUBBUB_RATE_LIMIT_WINDOW), so that the
+ * budget comes back within the test.
+ * args: {channelType, channelId, user}
+ */
+export async function userRateLimit(ctx) {
+  const { channelType, channelId, user } = ctx.args;
+  const { client } = await ctx.connect(user);
+  const channel = client.channel(channelType, channelId);
+  await channel.watch();
+
+  // Every reply to a custom event, success or refusal, with the limit it was counted against.
+  const replies = [];
+  const note = (response) => {
+    if (response?.config?.url?.endsWith('/event')) {
+      const h = response.headers;
+      replies.push({
+        status: response.status,
+        code: response.data?.code,
+        limit: Number(h['x-ratelimit-limit']),
+        remaining: Number(h['x-ratelimit-remaining']),
+        reset: Number(h['x-ratelimit-reset']),
+      });
+    }
+  };
+  client.axiosInstance.interceptors.response.use(
+    (response) => { note(response); return response; },
+    (error) => { note(error.response); return Promise.reject(error); },
+  );
+
+  // Ordinary use: a keystroke and four custom events at once. Stream's per-second burst rule
+  // is for app limits only: all five pass.
+  const burst = await Promise.all([
+    channel.keystroke(),
+    ...[1, 2, 3, 4].map((n) => channel.sendEvent({ type: 'burst', n })),
+  ]);
+  equal(burst.length, 5, 'burst replies');
+  equal(replies.filter((r) => r.status === 201).length, 5, 'the five burst events answered 201');
+
+  // Then on until one is refused: the first refusal must be the 61st call of its window.
+  let refusal;
+  for (let n = 0; n < 400 && !refusal; n += 1) {
+    try {
+      await channel.sendEvent({ type: 'steady', n });
+    } catch (err) {
+      refusal = { status: err.status, code: err.code, message: err.message };
+    }
+  }
+  assert(refusal, 'a call past the per-user limit was refused');
+  equal(refusal.status, 429, 'refusal HTTP status');
+  equal(refusal.code, 9, 'refusal Stream code');
+  const refused = replies[replies.length - 1];
+  equal(refused.status, 429, 'last reply is the refusal');
+  equal(refused.limit, 60, 'x-ratelimit-limit of the refusal');
+  equal(refused.remaining, 0, 'x-ratelimit-remaining of the refusal');
+  const sameWindow = replies.filter((r) => r.reset === refused.reset);
+  equal(sameWindow.length, 61, 'calls counted in the refusal\'s window');
+  assert(sameWindow.slice(0, 60).every((r) => r.status === 201),
+    `the first 60 calls of the window passed (${JSON.stringify(sameWindow.slice(0, 60))})`);
+
+  // The next window gives the budget back.
+  const waitMs = refused.reset * 1000 - Date.now() + 50;
+  if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+  const after = await channel.sendEvent({ type: 'steady', n: 'next window' });
+  equal(after.event?.type, 'steady', 'a call in the next window passes');
+  return { refusal, refused, windowCalls: sameWindow.length, replies: replies.length };
 }
