@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -149,10 +150,8 @@ def chart(args: argparse.Namespace, env: dict[str, Any], summary: list[dict[str,
 
 
 def _relative(path: Path, start: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(start.resolve()))
-    except ValueError:
-        return str(path.resolve())
+    """``path`` as a link from a file in ``start`` (the Markdown beside its JSON)."""
+    return os.path.relpath(path.resolve(), start.resolve())
 
 
 def write(args: argparse.Namespace, env: dict[str, Any],
