@@ -68,6 +68,11 @@ class Settings:
     #: Per-app limits: ``off`` (not enforced), ``stream`` (Stream's table, with its per-second
     #: burst cap), or a positive number that scales Stream's table.
     app_rate_limits: str = "off"
+    #: Events kept per channel (and per offline user's inbox) for ``/sync``; 0 switches
+    #: history off.
+    history_size: int = 500
+    #: Seconds an event stays in history; 0 switches history off.
+    history_ttl: float = 300.0
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
     #: Warnings about the configuration found while reading it (renamed variables), to be logged.

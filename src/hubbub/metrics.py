@@ -1,4 +1,4 @@
-"""``/metrics`` for Prometheus: connections, watchers and the webhook outbox.
+"""``/metrics`` for Prometheus: connections, watchers, the webhook outbox and event history.
 
 Open by default (like most exporters); with ``HUBBUB_METRICS_TOKEN`` set it answers only
 requests carrying ``Authorization: Bearer <token>`` (401 otherwise).
@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from hubbub.history import HistoryStats
+
 if TYPE_CHECKING:
     from hubbub.service import Context
 
@@ -26,6 +28,7 @@ class HubbubCollector(Collector):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.outbox: dict[str, int] = {}
+        self.history: HistoryStats | None = None
 
     def collect(self) -> Iterator[Metric]:
         hub = self.ctx.hub
@@ -46,6 +49,29 @@ class HubbubCollector(Collector):
                                       value=sender.retries)
             yield CounterMetricFamily("hubbub_webhook_failed", "Webhook copies given up on",
                                       value=sender.given_up)
+        yield from self._history()
+
+    def _history(self) -> Iterator[Metric]:
+        history = self.ctx.history
+        if history is None or self.history is None:
+            return
+        yield GaugeMetricFamily("hubbub_history_streams",
+                                "Channels and inboxes with events kept for /sync",
+                                value=self.history.streams)
+        yield GaugeMetricFamily("hubbub_history_events", "Events kept for /sync",
+                                value=self.history.entries)
+        counters = history.counters
+        for name, doc, value in (
+                ("hubbub_history_recorded", "Channel events recorded by this node",
+                 counters.recorded),
+                ("hubbub_history_inboxed", "User events kept for users with no connection",
+                 counters.inboxed),
+                ("hubbub_sync_recoveries", "/sync calls answered (recoveries served)",
+                 counters.syncs),
+                ("hubbub_sync_events", "Events returned by /sync", counters.synced_events),
+                ("hubbub_sync_too_old", "/sync calls refused: history did not reach back",
+                 counters.too_old)):
+            yield CounterMetricFamily(name, doc, value=value)
 
 
 def _bearer_matches(header: str | None, token: str) -> bool:
@@ -68,6 +94,8 @@ def metrics_handler(ctx: Context) -> Callable[[web.Request], Awaitable[web.Respo
                                 headers={"WWW-Authenticate": "Bearer"})
         # The outbox counts need the database: read them here, then render synchronously.
         collector.outbox = await ctx.storage.count_webhooks()
+        if ctx.history is not None:
+            collector.history = await ctx.history.stats()
         return web.Response(body=generate_latest(registry),
                             content_type="text/plain", charset="utf-8")
 

@@ -266,3 +266,13 @@ def parse(model: type[BaseModel], data: Any) -> Any:
         where = ".".join(str(p) for p in first["loc"]) or "body"
         fields = {".".join(str(p) for p in e["loc"]): e["msg"] for e in exc.errors()}
         raise errors.InputError(f"field {where}: {first['msg']}", fields=fields) from exc
+
+
+class SyncRequest(Strict):
+    """``POST /sync`` (Stream's Sync Events)."""
+
+    channel_cids: list[str] = Field(default_factory=list)
+    last_sync_at: str | None = None
+    with_inaccessible_cids: bool = False
+    watch: bool = False
+    user_id: str | None = None

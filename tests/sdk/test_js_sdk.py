@@ -278,3 +278,35 @@ def test_js_member_has_no_burst_cap_and_only_the_61st_call_of_a_window_is_refuse
         assert result["windowCalls"] == 61
     finally:
         server.stop()
+
+
+# issue 14: no missed events --------------------------------------------------------------------
+
+
+def _sync_channels(sdk: StreamChat) -> tuple[str, str, str, str]:
+    watcher, sender = uid("walt"), uid("sam")
+    channel_id = make_channel(sdk, "messaging", [watcher, sender], creator=sender)
+    removed_id = make_channel(sdk, "messaging", [watcher, sender], creator=sender)
+    return watcher, sender, channel_id, removed_id
+
+
+def test_js_sync_returns_exactly_the_events_missed_while_cut(server: Server,
+                                                             client: StreamChat) -> None:
+    watcher, sender, channel_id, removed_id = _sync_channels(client)
+    result = run_scenario(server, "syncAfterCut", {
+        "channelType": "messaging", "channelId": channel_id, "removedChannelId": removed_id,
+        "watcher": watcher, "sender": sender, "count": 20,
+    }, timeout=60)
+    assert result["missed"] == list(range(20))
+    assert result["removed"] == [f"messaging:{removed_id}"]
+    assert result["notes"] == 1
+    assert result["before"] != result["after"]
+
+
+def test_js_user_event_to_a_connected_user_is_not_kept(server: Server,
+                                                       client: StreamChat) -> None:
+    user = uid("uma")
+    channel_id = make_channel(client, "messaging", [user])
+    result = run_scenario(server, "userEventWhileConnected", {
+        "userId": user, "channelType": "messaging", "channelId": channel_id})
+    assert result["live"] == 1

@@ -19,6 +19,12 @@ SERVER_KEYS = frozenset({
 #: Built-in (dotted) event types clients may send to a channel, and the feature that gates each.
 CLIENT_BUILTIN_EVENTS = {"typing.start": "typing_events", "typing.stop": "typing_events"}
 MAX_TYPE_LENGTH = 64
+#: Channel events that are not kept in history: they describe a moment (who types, who
+#: watches, who is online) and are stale by the time a client that missed them comes back.
+NOT_KEPT = frozenset({
+    "typing.start", "typing.stop", "health.check", "user.presence.changed",
+    "user.watching.start", "user.watching.stop",
+})
 
 
 def check_type(event_type: Any) -> str:

@@ -1,4 +1,5 @@
-"""Custom events: to a channel's watchers, and to one user's every connection."""
+"""Custom events: to a channel's watchers, to one user's every connection; and ``/sync``,
+the events a client missed."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from hubbub.http.base import Call, endpoint
-from hubbub.schemas import SendEventRequest, SendUserEventRequest
-from hubbub.service import events
+from hubbub.schemas import SendEventRequest, SendUserEventRequest, SyncRequest
+from hubbub.service import events, sync
 
 routes = web.RouteTableDef()
 
@@ -31,3 +32,10 @@ async def send_channel_event(call: Call) -> dict[str, Any]:
 async def send_user_event(call: Call) -> dict[str, Any]:
     return await events.send_user_event(call.ctx, call.principal, call.param("user_id"),
                                         call.body["event"], _event_size(call))
+
+
+@routes.post("/sync")
+@endpoint("Sync", status=201, body=SyncRequest)
+async def sync_events(call: Call) -> dict[str, Any]:
+    """The events of channels (and the caller's inbox) after ``last_sync_at``."""
+    return await sync.sync(call.ctx, call.principal, call.data, call.connection_id)

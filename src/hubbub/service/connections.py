@@ -12,6 +12,7 @@ from hubbub import auth, errors
 from hubbub.auth import Principal
 from hubbub.core.models import USER_PROTECTED, User, parse_time, utcnow
 from hubbub.hub import Connection
+from hubbub.service import inbox
 from hubbub.service.context import Context
 from hubbub.service.users import SELF_UPDATE_KEEPS, user_from_object
 from hubbub.service.watching import after_unwatch
@@ -66,11 +67,15 @@ async def check_still_allowed(ctx: Context, principal: Principal) -> None:
         user_revoked_before=parse_time(user.revoke_tokens_issued_before) if user else None)
 
 
-def register(ctx: Context, conn: Connection) -> None:
+async def register(ctx: Context, conn: Connection) -> None:
     ctx.hub.add(conn)
+    if not conn.anonymous:
+        await inbox.opened(ctx, conn.user_id)
 
 
 async def unregister(ctx: Context, conn: Connection) -> None:
+    if not conn.anonymous:
+        await inbox.closed(ctx, conn.user_id)
     for cid in ctx.hub.remove(conn):
         await after_unwatch(ctx, conn.user_id, cid)
 

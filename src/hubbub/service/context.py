@@ -12,17 +12,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubbub import errors
 from hubbub.broker import Broker
 from hubbub.config import Settings
 from hubbub.core import permissions
 from hubbub.core.models import App, ChannelType, User
+from hubbub.history import History
 from hubbub.hub import Hub
 from hubbub.storage.base import Storage
 from hubbub.usercache import UserCache
 from hubbub.webhooks.sender import WebhookSender
+
+if TYPE_CHECKING:
+    from hubbub.history.redis import RedisPresence
 
 BUILTIN_ROLES = frozenset(permissions.BUILTIN_USER_ROLES) | frozenset(
     permissions.BUILTIN_CHANNEL_ROLES)
@@ -45,6 +49,11 @@ class Context:
     #: garbage-collected mid-flight.
     background: set[asyncio.Task[None]] = field(default_factory=set)
     health_task: asyncio.Task[None] | None = None
+    #: Recent events for ``/sync`` (None: history is switched off).
+    history: History | None = None
+    #: Whether a user is connected to any node, for inboxes (None: this process's hub
+    #: knows every connection). See ``service.inbox.is_connected``.
+    presence: RedisPresence | None = None
 
     @property
     def app_settings(self) -> dict[str, Any]:

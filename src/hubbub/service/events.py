@@ -3,6 +3,8 @@ and :func:`emit`, the one way an event leaves a use case."""
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any, Literal
 
 import orjson
@@ -12,21 +14,34 @@ from hubbub.auth import Principal
 from hubbub.broker import Delivery
 from hubbub.core import events, permissions
 from hubbub.core.models import Channel, User, utcnow
+from hubbub.history import History, HistoryError, stream_name
+from hubbub.history.base import format_stamp
 from hubbub.schemas import EventInput, MarkReadRequest
-from hubbub.service import access
+from hubbub.service import access, inbox
 from hubbub.service.authentication import acting_user
 from hubbub.service.context import Context
 from hubbub.service.users import get_user, named_user
 from hubbub.webhooks.outbox import deliveries_for
 
+log = logging.getLogger(__name__)
+
 
 async def emit(ctx: Context, scope: Literal["channel", "user"], key: str,
                event: dict[str, Any]) -> None:
-    """Encode ``event`` once; store its webhook copies; then hand it to the broker.
+    """Record ``event`` in history; encode it once; store its webhook copies; then hand it
+    to the broker.
+
+    History first: a channel event (but the momentary ones, ``events.NOT_KEPT``) and a user
+    custom event for a user with no connection are recorded, and the history sets ``created_at``
+    (strictly increasing per channel or inbox, a cursor for ``/sync``); ``event`` is updated
+    in place, so the caller's answer shows the same time. Recording before publishing means
+    a client that watches, then syncs, finds every event either live or in history.
 
     The copies are committed before this returns, so an API call that answers 2xx has
     made its webhook copies durable: they survive a crash that happens after it.
     """
+    if ctx.history is not None:
+        await _record(ctx, ctx.history, scope, key, event)
     data = orjson.dumps(event)
     copies = deliveries_for(ctx.app_settings, event["type"], data,
                             user_event=scope == "user",
@@ -36,6 +51,32 @@ async def emit(ctx: Context, scope: Literal["channel", "user"], key: str,
         if ctx.webhooks is not None:
             ctx.webhooks.notify()
     await ctx.broker.publish(Delivery(scope, key, data))
+
+
+async def _record(ctx: Context, history: History, scope: Literal["channel", "user"],
+                  key: str, event: dict[str, Any]) -> None:
+    if scope == "channel":
+        if event["type"] in events.NOT_KEPT:
+            return
+    # Inboxes keep user custom events; built-in ones to a user (e.g.
+    # notification.removed_from_channel) are what /sync works out for itself.
+    elif not events.is_custom(event["type"]) or await inbox.is_connected(ctx, key):
+        return
+    # Stored without created_at, which the stamp gives back on reading.
+    created_at = event.pop("created_at", None)
+    try:
+        stamp = await history.append(stream_name(scope, key), time.time_ns() // 1000,
+                                     orjson.dumps(event))
+    except HistoryError as exc:
+        # Losing an event's history is better than losing the event: it still goes out.
+        log.warning("history: cannot record a %s event for %s: %s", event["type"], key, exc)
+        event["created_at"] = created_at or utcnow()
+        return
+    event["created_at"] = format_stamp(stamp)
+    if scope == "user":
+        history.counters.inboxed += 1
+    else:
+        history.counters.recorded += 1
 
 
 async def publish_channel_event(ctx: Context, event_type: str, channel: Channel,

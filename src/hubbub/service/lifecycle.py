@@ -9,6 +9,7 @@ from hubbub.broker import Broker
 from hubbub.config import Settings
 from hubbub.core import defaults, permissions
 from hubbub.core.models import App, ChannelType, utcnow
+from hubbub.history import create_history
 from hubbub.hub import Hub
 from hubbub.service import connections, watching
 from hubbub.service.context import Context
@@ -21,6 +22,13 @@ def create_context(settings: Settings, storage: Storage, broker: Broker) -> Cont
     hub = Hub(write_limit=settings.ws_write_buffer_bytes)
     ctx = Context(settings=settings, storage=storage, broker=broker, hub=hub,
                   users=UserCache(storage, broker))
+    ctx.history = create_history(settings.broker_url, size=settings.history_size,
+                                 ttl=settings.history_ttl)
+    if ctx.history is not None and broker.distributed:
+        from hubbub.history.redis import RedisHistory, RedisPresence
+
+        if isinstance(ctx.history, RedisHistory):
+            ctx.presence = RedisPresence(ctx.history)
     # Another process changed users: drop them here too (this process's own writes go
     # through the cache).
     hub.control_handlers["invalidate_users"] = lambda args: ctx.users.forget(
@@ -67,6 +75,10 @@ async def start(ctx: Context) -> None:
     ctx.channel_types = stored_types
     ctx.custom_roles = {r["name"] for r in await storage.list_roles()}
     await ctx.broker.start(ctx.hub.handle)
+    if ctx.history is not None:
+        await ctx.history.start()
+    if ctx.presence is not None:
+        await ctx.presence.start()
     ctx.webhooks = WebhookSender(
         storage, api_key=app.api_key, api_secret=app.api_secret,
         concurrency=settings.webhook_concurrency, horizon=settings.webhook_horizon)
@@ -82,4 +94,8 @@ async def stop(ctx: Context) -> None:
     if ctx.webhooks is not None:
         await ctx.webhooks.stop()
     await ctx.broker.close()
+    if ctx.presence is not None:
+        await ctx.presence.close()
+    if ctx.history is not None:
+        await ctx.history.close()
     await ctx.storage.close()

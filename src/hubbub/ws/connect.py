@@ -109,7 +109,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         # Registered first, then checked again: a deactivation, deletion or revocation that
         # committed during the awaited work above is seen by this check, and one that commits
         # after registration reaches the connection through the broker.
-        connections.register(ctx, conn)
+        await connections.register(ctx, conn)
         try:
             try:
                 await connections.check_still_allowed(ctx, principal)

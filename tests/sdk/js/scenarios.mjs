@@ -630,3 +630,107 @@ export async function userRateLimit(ctx) {
   equal(after.event?.type, 'steady', 'a call in the next window passes');
   return { refusal, refused, windowCalls: sameWindow.length, replies: replies.length };
 }
+
+/**
+ * Issue #14: nothing missed. A watcher's socket is cut underneath the SDK and its reconnects
+ * fail until the caller's events were sent; meanwhile `count` custom events go to `channelId`,
+ * the watcher is removed from `removedChannelId` (which then gets events of its own), and a
+ * user event is sent to the watcher (who has no connection). The SDK reconnects (to
+ * `otherUrl` if given: another node of a cluster) and `client.sync` returns exactly the
+ * missed events in order, `notification.removed_from_channel` for the other channel, and the
+ * user event once.
+ * args: {channelType, channelId, removedChannelId, watcher, sender, count, otherUrl?}
+ */
+export async function syncAfterCut(ctx) {
+  const { channelType, channelId, removedChannelId, watcher, sender, count, otherUrl } =
+    ctx.args;
+  const cid = `${channelType}:${channelId}`;
+  const removedCid = `${channelType}:${removedChannelId}`;
+  const { client, me } = await ctx.connect(watcher);
+  const channel = client.channel(channelType, channelId);
+  await channel.watch();
+  await client.channel(channelType, removedChannelId).watch();
+  const live = ctx.record(client, 'missed_event', `${watcher} client.on`);
+  const inboxLive = ctx.record(client, 'inbox_note', `${watcher} client.on`);
+  const recovered = ctx.record(client, 'connection.recovered', watcher);
+  const serverChannel = ctx.server.channel(channelType, channelId);
+  const removedChannel = ctx.server.channel(channelType, removedChannelId);
+
+  // The last event the watcher saw before the cut: its created_at is the sync cursor.
+  await serverChannel.sendEvent({ type: 'missed_event', n: -1, user_id: sender });
+  const last = await live.waitFor((e) => e.n === -1);
+  const lastSyncAt = last.created_at;
+
+  // Cut the socket underneath the SDK; its reconnects fail until the URL is given back.
+  client.wsBaseURL = 'ws://127.0.0.1:9';
+  client.wsConnection.ws.terminate();
+  for (let i = 0; i < 50; i++) {
+    const { users } = await ctx.server.queryUsers({ id: watcher });
+    if (users[0] && !users[0].online) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  for (let n = 0; n < count; n++) {
+    await serverChannel.sendEvent({ type: 'missed_event', n, user_id: sender });
+  }
+  await removedChannel.removeMembers([watcher]);
+  await removedChannel.sendEvent({ type: 'missed_event', n: 1000, user_id: sender });
+  await ctx.server.sendUserCustomEvent(watcher, { type: 'inbox_note', text: 'while away' });
+  equal(live.matching((e) => e.n >= 0).length, 0, 'events received live while cut');
+
+  client.setBaseURL(otherUrl || ctx.url);
+  await recovered.waitFor(
+    () => client._getConnectionID() && client._getConnectionID() !== me.connection_id, 25000,
+    'on a new connection');
+
+  const synced = await client.sync([cid, removedCid], lastSyncAt);
+  const missed = synced.events.filter((e) => e.type === 'missed_event');
+  equal(JSON.stringify(missed.map((e) => e.n)),
+    JSON.stringify([...Array(count).keys()]), 'the missed events, in order');
+  for (const event of missed) {
+    checkChannelEvent(event, { type: 'missed_event', cid, userId: sender }, `synced ${event.n}`);
+  }
+  const stamps = missed.map((e) => e.created_at);
+  assert(stamps.every((s, i) => i === 0 || s > stamps[i - 1]), 'created_at strictly increases');
+  assert(stamps[0] > lastSyncAt, 'every synced event is after last_sync_at');
+  equal(synced.events.filter((e) => e.cid === removedCid && e.type !== 'notification.removed_from_channel').length,
+    0, 'events of the channel the watcher was removed from');
+  const removed = synced.events.filter((e) => e.type === 'notification.removed_from_channel');
+  equal(JSON.stringify(removed.map((e) => e.cid)), JSON.stringify([removedCid]),
+    'notification.removed_from_channel');
+  const notes = synced.events.filter((e) => e.type === 'inbox_note');
+  equal(notes.length, 1, 'the user event sent while away');
+  equal(notes[0].text, 'while away', 'the user event text');
+  equal(notes[0].cid, undefined, 'a user event has no cid');
+  equal(inboxLive.events.length, 0, 'the user event was not also delivered live');
+
+  // Again, with inaccessible_cids: the channel events again, the user event not twice.
+  const again = await client.sync([cid, removedCid], lastSyncAt, { with_inaccessible_cids: true });
+  equal(JSON.stringify(again.inaccessible_cids), JSON.stringify([removedCid]), 'inaccessible_cids');
+  equal(again.events.filter((e) => e.type === 'missed_event').length, count, 'events again');
+  equal(again.events.filter((e) => e.type !== 'missed_event').length, 0, 'nothing else again');
+
+  // Live delivery goes on, once.
+  await serverChannel.sendEvent({ type: 'missed_event', n: count, user_id: sender });
+  await live.waitFor((e) => e.n === count);
+  return {
+    before: me.connection_id,
+    after: client._getConnectionID(),
+    missed: missed.map((e) => e.n),
+    removed: removed.map((e) => e.cid),
+    notes: notes.length,
+  };
+}
+
+/** A user event to a connected user is delivered live and never kept for /sync. */
+export async function userEventWhileConnected(ctx) {
+  const { userId, channelType, channelId } = ctx.args;
+  const { client } = await ctx.connect(userId);
+  const notes = ctx.record(client, 'inbox_note', userId);
+  const before = new Date(Date.now() - 1000).toISOString();
+  await ctx.server.sendUserCustomEvent(userId, { type: 'inbox_note', text: 'live' });
+  await notes.waitFor((e) => e.text === 'live');
+  const synced = await client.sync([`${channelType}:${channelId}`], before);
+  equal(synced.events.filter((e) => e.type === 'inbox_note').length, 0,
+    'a user event delivered live is not returned by sync');
+  return { live: notes.events.length };
+}
