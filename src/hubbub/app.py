@@ -84,7 +84,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 async def _on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    if request.path == "/connect":
+    if request.path == "/connect" or request.path.startswith("/dashboard"):
+        # The dashboard is same-origin only: no CORS, and no API rate-limit headers.
         return
     response.headers.update({"Access-Control-Allow-Origin": "*"})
     verdict = request.get("ratelimit") or request.app[RATE_LIMITS_KEY].peek(
@@ -145,4 +146,9 @@ def create_app(settings: Settings) -> web.Application:
         await service.stop(ctx)
 
     application.cleanup_ctx.append(lifecycle)
+    if settings.dashboard_enabled:
+        # After the lifecycle: its start-up (and its note) follow the app's.
+        from hubbub import dashboard
+
+        dashboard.mount(application, settings, ctx)
     return application

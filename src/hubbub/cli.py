@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (HUBBUB_PORT; default 8800)")
     serve.add_argument("--broker", dest="broker_url",
                        help="'memory' or a redis:// URL (HUBBUB_BROKER_URL; default memory)")
+    serve.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=None,
+                       help="serve the dashboard at /dashboard (HUBBUB_DASHBOARD; default: on "
+                            "when listening on a loopback address)")
     _add_common(serve)
     token = sub.add_parser("token", help="print a user token for the configured app")
     token.add_argument("user_id")
@@ -83,7 +86,8 @@ def token(settings: Settings, user_id: str, exp: int | None) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     overrides = {k: v for k, v in vars(args).items()
-                 if k in ("host", "port", "database_url", "api_key", "api_secret", "broker_url")}
+                 if k in ("host", "port", "database_url", "api_key", "api_secret", "broker_url",
+                          "dashboard")}
     try:
         settings = Settings.from_env(**overrides)
     except ValueError as exc:

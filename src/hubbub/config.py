@@ -74,6 +74,10 @@ class Settings:
     #: Seconds an event stays in history; 0 switches history off.
     history_ttl: float = 300.0
     log_level: str = "INFO"
+    #: Serve the dashboard at ``/dashboard``. Unset: on when ``host`` is a loopback address.
+    dashboard: bool | None = None
+    #: Seconds a dashboard sign-in lasts.
+    dashboard_session_ttl: float = 12 * 3600.0
     extra: dict[str, Any] = field(default_factory=dict)
     #: Warnings about the configuration found while reading it (renamed variables), to be logged.
     notes: tuple[str, ...] = ()
@@ -101,6 +105,13 @@ class Settings:
             raise ValueError("app_rate_limits must be off, stream or a positive number, "
                              f"not {self.app_rate_limits!r}")
         return scale
+
+    @property
+    def dashboard_enabled(self) -> bool:
+        """The dashboard is on by default only where nobody else can reach it."""
+        if self.dashboard is not None:
+            return self.dashboard
+        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

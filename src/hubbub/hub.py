@@ -24,6 +24,9 @@ from hubbub.broker.base import Control, Delivery, Message
 
 log = logging.getLogger(__name__)
 
+#: A tap: called with (scope, key, payload) for each delivery it listens to.
+Tap = Callable[[str, str, bytes], None]
+
 
 def text_frame(payload: bytes) -> bytes:
     """An unmasked, final WebSocket text frame (RFC 6455 section 5.2) carrying ``payload``."""
@@ -88,6 +91,12 @@ class Hub:
         self.watchers: dict[str, dict[str, Connection]] = {}
         #: Handlers of control messages that concern more than connections (e.g. caches).
         self.control_handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
+        #: Extra listeners (the dashboard's live view) of one channel's (``("channel", cid)``)
+        #: or one user's (``("user", user_id)``: its user events and the events of the channels
+        #: its connections here watch) deliveries. Called synchronously; they must not block.
+        self.taps: dict[tuple[str, str], set[Tap]] = {}
+        #: Deliveries handled so far (every node hears every delivery: a cluster-wide count).
+        self.deliveries = 0
         #: Connection slots held per key (a user id, or ``ANONYMOUS_SLOT``): connections open
         #: and connections still being set up. See :meth:`reserve`.
         self.slots: dict[str, int] = {}
@@ -183,6 +192,9 @@ class Hub:
                 message.key)
             if targets:
                 self.write_many(list(targets.values()), message.payload)
+            self.deliveries += 1
+            if self.taps:
+                self._tap(message)
         elif isinstance(message, Control):
             self._control(message.op, message.args)
 
@@ -191,6 +203,31 @@ class Hub:
         limit = self.write_limit
         for conn in conns:
             conn.write(frame, limit)
+
+    # taps ----------------------------------------------------------------------------------
+
+    def add_tap(self, scope: str, key: str, tap: Tap) -> None:
+        self.taps.setdefault((scope, key), set()).add(tap)
+
+    def remove_tap(self, scope: str, key: str, tap: Tap) -> None:
+        found = self.taps.get((scope, key))
+        if found is not None:
+            found.discard(tap)
+            if not found:
+                del self.taps[(scope, key)]
+
+    def _tap(self, message: Delivery) -> None:
+        listeners = set(self.taps.get((message.scope, message.key), ()))
+        if message.scope == "channel":
+            for (scope, user_id), taps in self.taps.items():
+                if scope == "user" and any(message.key in c.watching for c in
+                                           self.by_user.get(user_id, {}).values()):
+                    listeners |= taps
+        for tap in listeners:
+            try:
+                tap(message.scope, message.key, message.payload)
+            except Exception:  # a broken listener must not stop the fan-out
+                log.exception("hub tap failed")
 
     def _control(self, op: str, args: dict[str, Any]) -> None:
         if op == "disconnect_user":

@@ -289,3 +289,11 @@ async def named_user(ctx: Context, user: dict[str, Any] | None, user_id: str | N
         found = user_from_object(ctx, user, None, utcnow(), allow_protected=True)
         await ctx.users.save([found])
     return found
+
+
+async def disconnect(ctx: Context, user_id: str, reason: str) -> None:
+    """Close every connection of the user on every node (code 4000, as a deactivation does)."""
+    if await ctx.users.get_one(user_id) is None:
+        raise errors.NotFound(f"user {user_id!r} does not exist")
+    await ctx.broker.publish(Control("disconnect_user", {
+        "user_id": user_id, "code": 4000, "reason": reason}))
