@@ -38,6 +38,8 @@ class Settings:
     max_event_bytes: int = 5 * 1024
     #: Seconds between the server's own ``health.check`` frames on an idle connection.
     health_check_interval: float = 25.0
+    #: Seconds between batched writes of users' ``last_active`` (connects note it in memory).
+    last_active_flush_interval: float = 5.0
     #: Bytes that may wait to be written to one WebSocket before that client is disconnected.
     ws_write_buffer_bytes: int = 1024 * 1024
     #: Largest frame a client may send on the WebSocket (past it: close 1009).

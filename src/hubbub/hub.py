@@ -3,11 +3,21 @@
 The hub is the only thing that writes events to sockets. It receives every message from the
 broker and writes it to the connections concerned.
 
-Fan-out cost is kept to one ``transport.write`` per recipient: the server's WebSocket frames are
-unmasked, so the frame (header + JSON) is built once per event and the same bytes go to every
-watcher. Nothing awaits a recipient. Each connection's pending output is bounded: a client whose
-kernel and transport buffers hold more than ``write_limit`` bytes has fallen behind, and it is
-dropped (abnormal closure, so its SDK reconnects) rather than being allowed to grow memory or
+Fan-out cost: the server's WebSocket frames are unmasked, so the frame (header + JSON) is built
+once per event and the same bytes go to every watcher. Nothing awaits a recipient.
+
+Coalescing: frames are not written at once but queued per connection, and one flush scheduled
+with ``loop.call_soon`` (at most one pending at a time) writes each connection's queued frames
+with a single ``transport.write``, in the order they were queued. The kernel's cost per write
+bounds fan-out, so under load (several events for one socket within one loop iteration) this
+divides the writes; on an idle server the flush runs on the next loop iteration, so it adds no
+latency worth the name.
+
+Guarantees: per connection, frames leave in the order :meth:`Hub.write_many` was called for
+them, each whole (a frame is never split across writes of other frames). Each connection's
+pending output is bounded: a client whose kernel and transport buffers hold more than
+``write_limit`` bytes when a flush reaches it has fallen behind, and it is dropped (abort, so its
+SDK reconnects) with its queued frames discarded, rather than being allowed to grow memory or
 slow anyone else.
 """
 
@@ -61,9 +71,15 @@ class Connection:
     dropped: bool = False
     #: False until the handshake frame is written: nothing may precede it on the socket.
     greeted: bool = True
+    #: Which of the hub's health-check slots holds it (see ``Hub.health_slots``).
+    health_slot: int = 0
+    #: Frames queued by the hub and not yet flushed (see the module docstring).
+    pending: list[bytes] = field(default_factory=list)
 
-    def write(self, frame: bytes, limit: int) -> bool:
-        """Queue ``frame`` without waiting. False (and the connection dropped) past ``limit``."""
+    def write(self, data: bytes, limit: int) -> bool:
+        """Write ``data`` (whole frames) now, without waiting. False when it is not greeted yet
+        or closing, and False (and the connection dropped) when its buffers already hold more
+        than ``limit`` bytes."""
         if self.dropped or not self.greeted:
             return False
         transport = self.transport
@@ -72,21 +88,30 @@ class Connection:
         if transport.get_write_buffer_size() > limit:
             self.drop(1013, "client is too slow to keep up with its events")
             return False
-        transport.write(frame)
+        transport.write(data)
         return True
 
     def drop(self, code: int, reason: str) -> None:
         if not self.dropped:
             self.dropped = True
+            self.pending = []
             self.on_drop(code, reason)
 
 
 class Hub:
     """Connections of this process, indexed by id, by user and by watched channel."""
 
-    def __init__(self, *, write_limit: int) -> None:
+    def __init__(self, *, write_limit: int, health_slots: int = 1) -> None:
         self.write_limit = write_limit
         self.connections: dict[str, Connection] = {}
+        #: Connections dealt round-robin into slots, so that periodic work over all of them
+        #: (health checks) can be done one slot at a time instead of in one loop-blocking pass.
+        self.health_slots: list[dict[str, Connection]] = [
+            {} for _ in range(max(1, health_slots))]
+        self._next_health_slot = 0
+        #: Connections with queued frames, in the order they got their first one.
+        self._dirty: list[Connection] = []
+        self._flush_scheduled = False
         self.by_user: dict[str, dict[str, Connection]] = {}
         self.watchers: dict[str, dict[str, Connection]] = {}
         #: Handlers of control messages that concern more than connections (e.g. caches).
@@ -127,10 +152,14 @@ class Hub:
     def add(self, conn: Connection) -> None:
         self.connections[conn.id] = conn
         self.by_user.setdefault(conn.user_id, {})[conn.id] = conn
+        conn.health_slot = self._next_health_slot
+        self.health_slots[conn.health_slot][conn.id] = conn
+        self._next_health_slot = (self._next_health_slot + 1) % len(self.health_slots)
 
     def remove(self, conn: Connection) -> list[str]:
         """Forget ``conn``; return the channels it was watching."""
         self.connections.pop(conn.id, None)
+        self.health_slots[conn.health_slot].pop(conn.id, None)
         user_conns = self.by_user.get(conn.user_id)
         if user_conns is not None:
             user_conns.pop(conn.id, None)
@@ -199,10 +228,34 @@ class Hub:
             self._control(message.op, message.args)
 
     def write_many(self, conns: Iterable[Connection], payload: bytes) -> None:
+        """Queue ``payload`` as one text frame (encoded once) to each of ``conns``; it is
+        written by the flush at the next loop iteration, after anything queued before it."""
         frame = text_frame(payload)
-        limit = self.write_limit
+        dirty = self._dirty
+        queued = False
         for conn in conns:
-            conn.write(frame, limit)
+            if conn.dropped:
+                continue
+            pending = conn.pending
+            if not pending:
+                dirty.append(conn)
+            pending.append(frame)
+            queued = True
+        if queued and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write every connection's queued frames with one ``transport.write`` each."""
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, []
+        limit = self.write_limit
+        for conn in dirty:
+            frames = conn.pending
+            if not frames:
+                continue  # dropped since it was queued
+            conn.pending = []
+            conn.write(frames[0] if len(frames) == 1 else b"".join(frames), limit)
 
     # taps ----------------------------------------------------------------------------------
 

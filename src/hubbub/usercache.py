@@ -73,6 +73,13 @@ class UserCache:
         self.forget(ids)
         await self._tell_others(ids)
 
+    def touch(self, user_id: str, last_active: str) -> None:
+        """Set the cached user's ``last_active`` (written to storage behind, by the caller);
+        nothing if it is not cached."""
+        entry = self._entries.get(user_id)
+        if entry is not None:
+            entry[1].last_active = last_active
+
     def forget(self, ids: list[str]) -> None:
         for uid in ids:
             self._entries.pop(uid, None)

@@ -183,6 +183,18 @@ async def test_users_save_get_and_replace_whole(storage: SqlStorage) -> None:
     assert (await storage.get_users(["alice"]))["alice"] == replaced
 
 
+async def test_touch_users_sets_last_active_only(storage: SqlStorage) -> None:
+    alice = user("alice", name="Alice")
+    alice.last_active = ts(1)
+    await storage.save_users([alice, user("bob")])
+    await storage.touch_users({"alice": ts(7), "bob": ts(8), "nobody": ts(9)})
+    await storage.touch_users({})
+    got = await storage.get_users(["alice", "bob", "nobody"])
+    assert set(got) == {"alice", "bob"}  # an unknown id is not created
+    assert got["alice"] == dataclasses.replace(alice, last_active=ts(7))
+    assert got["bob"].last_active == ts(8)
+
+
 async def test_free_text_fields_keep_any_length(storage: SqlStorage) -> None:
     """SQLite stores strings of any length; so must PostgreSQL, for the fields a client fills
     without a length limit (a refusal here would be a 500 for the client's data)."""
@@ -442,6 +454,45 @@ async def test_get_channel_and_member(storage: SqlStorage) -> None:
         "team:x", "alice", "channel_moderator", ts(3))
     assert await storage.get_channel_and_member("team:x", "bob") == (ch, None)
     assert await storage.get_channel_and_member("team:nope", "alice") == (None, None)
+
+
+async def test_point_reads_see_every_committed_write_at_once(storage: SqlStorage,
+                                                              second: SqlStorage) -> None:
+    """The hot point reads (on SQLite: a synchronous reader of their own) never serve a stale
+    row: each sees what this storage or another process committed before it."""
+    for writer in (storage, second):
+        alice = user("alice", name="Alice", teams=["t"], invisible=True, banned=True,
+                     profile={"n": [1, 2.5, None, "\u00e9"]})
+        await writer.save_users([alice])
+        assert (await storage.get_users(["alice"]))["alice"] == alice
+        await writer.save_users([user("alice", nick="A")])
+        assert (await storage.get_users(["alice"]))["alice"] == user("alice", nick="A")
+        ch = channel("messaging:p", name="P", team="red", frozen=True, disabled=True,
+                     created_by_id="alice")
+        ch.config_overrides = {"typing_events": False, "nested": {"a": [1]}}
+        ch.last_message_at = ts(9)
+        assert await writer.create_channel(ch, [member("messaging:p", "alice", n=2)])
+        assert await storage.get_channel("messaging:p") == ch
+        found, membership = await storage.get_channel_and_member("messaging:p", "alice")
+        assert found == ch and membership is not None
+        assert membership.channel_role == "channel_member"
+        ch.frozen, ch.data = False, {"name": "Q"}
+        await writer.save_channel(ch)
+        await writer.remove_members("messaging:p", ["alice"])
+        assert await storage.get_channel_and_member("messaging:p", "alice") == (ch, None)
+        await writer.delete_channels(["messaging:p"])
+        await writer.delete_users(["alice"])
+        assert await storage.get_channel("messaging:p") is None
+        assert await storage.get_channel_and_member("messaging:p", "alice") == (None, None)
+        assert await storage.get_users(["alice"]) == {}
+
+
+async def test_get_users_of_a_large_batch(storage: SqlStorage) -> None:
+    batch = [user(f"u{i:03d}") for i in range(250)]
+    await storage.save_users(batch)
+    ids = [u.id for u in batch] + ["nobody"]
+    assert await storage.get_users(ids) == {u.id: u for u in batch}
+    assert set(await storage.get_users(ids[:7] * 3)) == set(ids[:7])
 
 
 async def test_members_save_remove_count(storage: SqlStorage) -> None:

@@ -11,6 +11,7 @@ server): the script prints ``{"ready": ...}`` and waits for a line on its stdin.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 from stream_chat import StreamChat
 
+from tests.burst import check_burst, send_burst
 from tests.conftest import Server, sdk_client, start_server, uid
 
 JS_DIR = Path(__file__).parent / "js"
@@ -221,6 +223,29 @@ def test_js_client_recovers_after_server_restart(fresh_server: Server) -> None:
     for side in result.values():
         assert side["before"] != side["after"]
         assert side["closeCode"] not in (1000, 1006)
+
+
+def test_a_burst_of_coalesced_events_reaches_js_watchers_whole_and_in_order(
+        server: Server, client: StreamChat) -> None:
+    sender, w1, w2 = uid("srv"), uid("bob"), uid("carol")
+    channel_id = make_channel(client, "messaging", [sender, w1, w2])
+    senders, per_sender = 8, 25
+
+    def send(_: Any) -> None:
+        asyncio.run(send_burst(server, client, "messaging", channel_id, user_id=sender,
+                               senders=senders, per_sender=per_sender))
+
+    result = run_scenario(server, "burst", {
+        "channelType": "messaging", "channelId": channel_id, "watchers": [w1, w2],
+        "total": senders * per_sender,
+    }, on_ready=send, timeout=60)
+
+    assert set(result) == {w1, w2}
+    for received in result.values():
+        assert all(e["cid"] == f"messaging:{channel_id}" for e in received)
+        check_burst(received, senders=senders, per_sender=per_sender)
+    # One hub order: both sockets got the events in the same sequence.
+    assert result[w1] == result[w2]
 
 
 def test_js_removed_member_drops_the_channel_and_gets_nothing_more(

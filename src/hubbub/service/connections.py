@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -20,7 +21,11 @@ from hubbub.service.watching import after_unwatch
 
 async def connect(ctx: Context, principal: Principal, details: dict[str, Any]) -> User:
     """Upsert the connecting user from ``user_details`` (never its protected fields) and
-    mark it active. Returns the stored user."""
+    mark it active. Returns the user as stored, with ``last_active`` now.
+
+    A known user whose details change nothing is not written: its ``last_active`` is noted
+    in memory (this process's cache shows it at once) and stored behind, in a batch (see
+    :mod:`hubbub.service.activity`). New users and changed details are written at once."""
     if principal.anonymous:
         return User(id=f"anon-{uuid.uuid4().hex[:12]}", role="anonymous")
     assert principal.user_id is not None
@@ -43,6 +48,12 @@ async def connect(ctx: Context, principal: Principal, details: dict[str, Any]) -
     else:
         user = user_from_object(ctx, {**safe, "id": principal.user_id}, None, now,
                                 allow_protected=False)
+    if existing is not None and replace(
+            user, updated_at=existing.updated_at, last_active=existing.last_active) == existing:
+        existing.last_active = now
+        ctx.users.touch(existing.id, now)
+        ctx.activity.note(existing.id, now)
+        return existing
     user.last_active = now
     # The row keeps its stored role, ban, deactivation, deletion and revocation: one that
     # committed since the read above is not overwritten (check_still_allowed then sees it).
@@ -74,26 +85,64 @@ async def register(ctx: Context, conn: Connection) -> None:
 
 
 async def unregister(ctx: Context, conn: Connection) -> None:
+    """Forget ``conn``: its watches end (announced), its user's ``last_active`` is noted."""
     if not conn.anonymous:
+        now = utcnow()
+        ctx.users.touch(conn.user_id, now)
+        ctx.activity.note(conn.user_id, now)
         await inbox.closed(ctx, conn.user_id)
     for cid in ctx.hub.remove(conn):
         await after_unwatch(ctx, conn.user_id, cid)
 
 
+#: Health checks go out in slices at least this far apart (one slice per hub slot).
+HEALTH_TICK_MIN = 0.05
+#: At most this many slices per interval (at the default 25 s: one slice every 0.25 s).
+HEALTH_SLOTS_MAX = 100
+
+
+def health_slots(interval: float) -> int:
+    """How many slices one health-check interval is cut into (the hub's slot count)."""
+    return max(1, min(HEALTH_SLOTS_MAX, int(interval / HEALTH_TICK_MIN)))
+
+
 def health_check(conn: Connection, me: dict[str, Any] | None = None) -> bytes:
     """A ``health.check`` frame's payload for ``conn`` (the handshake's carries ``me``)."""
+    if me is None:
+        return _health_check_payload(conn.id, utcnow().encode())
     event: dict[str, Any] = {"type": "health.check", "connection_id": conn.id, "cid": "*",
-                             "created_at": utcnow()}
-    if me is not None:
-        event["me"] = me
+                             "created_at": utcnow(), "me": me}
     return orjson.dumps(event)
 
 
+def _health_check_payload(connection_id: str, created_at: bytes) -> bytes:
+    # Built from a template: connection ids are UUIDs and the time is ours, nothing to escape.
+    return (b'{"type":"health.check","connection_id":"' + connection_id.encode()
+            + b'","cid":"*","created_at":"' + created_at + b'"}')
+
+
 async def health_checks(ctx: Context) -> None:
-    """A ``health.check`` to every connection every interval: the JS SDK reconnects after
-    35 s without an event, and its own ping cycle restarts on each health check."""
-    interval = ctx.settings.health_check_interval
+    """A ``health.check`` to every connection once per interval: the JS SDK reconnects after
+    35 s without an event, and its own ping cycle restarts on each health check.
+
+    The hub deals connections into slots; one slot is served per tick (interval / slots), on
+    ticks fixed from the start (so the period does not drift with the work done), which keeps
+    each pass short and spreads the writes over the interval. A connection stays in its slot,
+    so it gets one check per interval; the first comes within one interval of registering.
+    """
+    hub = ctx.hub
+    slots = hub.health_slots
+    tick = ctx.settings.health_check_interval / len(slots)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    k = 0
     while True:
-        await asyncio.sleep(interval)
-        for conn in list(ctx.hub.connections.values()):
-            ctx.hub.write_many([conn], health_check(conn))
+        k += 1
+        # Behind schedule (a stalled loop): serve the missed slots one per iteration.
+        await asyncio.sleep(max(0.0, start + k * tick - loop.time()))
+        slot = slots[k % len(slots)]
+        if not slot:
+            continue
+        created_at = utcnow().encode()
+        for conn in list(slot.values()):
+            hub.write_many((conn,), _health_check_payload(conn.id, created_at))

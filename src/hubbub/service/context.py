@@ -21,6 +21,7 @@ from hubbub.core import permissions
 from hubbub.core.models import App, ChannelType, User
 from hubbub.history import History
 from hubbub.hub import Hub
+from hubbub.service.activity import ActivityRecorder
 from hubbub.storage.base import Storage
 from hubbub.usercache import UserCache
 from hubbub.webhooks.sender import WebhookSender
@@ -39,6 +40,8 @@ class Context:
     broker: Broker
     hub: Hub
     users: UserCache
+    #: ``last_active`` notes, stored behind in batches.
+    activity: ActivityRecorder
     app: App | None = None
     channel_types: dict[str, ChannelType] = field(default_factory=dict)
     custom_roles: set[str] = field(default_factory=set)
@@ -49,6 +52,7 @@ class Context:
     #: garbage-collected mid-flight.
     background: set[asyncio.Task[None]] = field(default_factory=set)
     health_task: asyncio.Task[None] | None = None
+    activity_task: asyncio.Task[None] | None = None
     #: Recent events for ``/sync`` (None: history is switched off).
     history: History | None = None
     #: Whether a user is connected to any node, for inboxes (None: this process's hub

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 
 from hubbub.broker import Broker
@@ -12,16 +13,22 @@ from hubbub.core.models import App, ChannelType, utcnow
 from hubbub.history import create_history
 from hubbub.hub import Hub
 from hubbub.service import connections, watching
+from hubbub.service.activity import ActivityRecorder
 from hubbub.service.context import Context
-from hubbub.storage.base import Storage
+from hubbub.storage.base import Storage, StorageError
 from hubbub.usercache import UserCache
 from hubbub.webhooks.sender import WebhookSender
 
+log = logging.getLogger(__name__)
+
 
 def create_context(settings: Settings, storage: Storage, broker: Broker) -> Context:
-    hub = Hub(write_limit=settings.ws_write_buffer_bytes)
+    hub = Hub(write_limit=settings.ws_write_buffer_bytes,
+              health_slots=connections.health_slots(settings.health_check_interval))
     ctx = Context(settings=settings, storage=storage, broker=broker, hub=hub,
-                  users=UserCache(storage, broker))
+                  users=UserCache(storage, broker),
+                  activity=ActivityRecorder(
+                      storage, interval=settings.last_active_flush_interval))
     ctx.history = create_history(settings.broker_url, size=settings.history_size,
                                  ttl=settings.history_ttl)
     if ctx.history is not None and broker.distributed:
@@ -84,13 +91,20 @@ async def start(ctx: Context) -> None:
         concurrency=settings.webhook_concurrency, horizon=settings.webhook_horizon)
     await ctx.webhooks.start()
     ctx.health_task = asyncio.create_task(connections.health_checks(ctx))
+    ctx.activity_task = asyncio.create_task(ctx.activity.run())
 
 
 async def stop(ctx: Context) -> None:
     if ctx.health_task is not None:
         ctx.health_task.cancel()
+    if ctx.activity_task is not None:
+        ctx.activity_task.cancel()
     # 1012 (service restart): not 1000, so the SDKs reconnect.
     ctx.hub.drop_all(1012, "server is shutting down")
+    try:
+        await ctx.activity.flush()
+    except StorageError as exc:
+        log.warning("last_active not stored at shutdown: %s", exc)
     if ctx.webhooks is not None:
         await ctx.webhooks.stop()
     await ctx.broker.close()

@@ -40,6 +40,9 @@ class Storage(Protocol):
                           offset: int) -> list[User]: ...
     async def delete_users(self, ids: list[str]) -> None:
         """Hard delete: the users and their memberships."""
+    async def touch_users(self, last_active: dict[str, str]) -> None:
+        """Set ``last_active`` of each listed user that exists (nothing else is written;
+        unknown ids are ignored)."""
 
     # channel types
     async def list_channel_types(self) -> list[ChannelType]: ...

@@ -1,7 +1,9 @@
 """Storage on SQLAlchemy Core (async): SQLite through aiosqlite, PostgreSQL through asyncpg.
 
 One implementation for both databases: the queries are portable Core, and the two places where
-the dialects differ (upsert, connection set-up) are chosen by dialect name.
+the dialects differ (upsert, connection set-up) are chosen by dialect name. On a SQLite file,
+the point reads of the hot paths (users, a channel, a channel with one membership) go through a
+synchronous reader of their own instead (:mod:`hubbub.storage.sqlite_reads`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from hubbub import errors
 from hubbub.core.models import App, Channel, ChannelType, Member, Task, User, WebhookDelivery
 from hubbub.storage.base import StorageError
 from hubbub.storage.filters import SpecialField, compile_filter, compile_sort
+from hubbub.storage.sqlite_reads import SqlitePointReader
 from hubbub.storage.tables import (
     apps,
     channel_types,
@@ -138,6 +141,7 @@ class SqlStorage:
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
         self.engine: AsyncEngine | None = None
+        self._reader: SqlitePointReader | None = None
 
     @property
     def dialect(self) -> str:
@@ -175,8 +179,14 @@ class SqlStorage:
                 # create the tables, and all but one would fail to start).
                 await conn.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_ID)))
             await conn.run_sync(_upgrade)
+        file = _sqlite_file(self.url)
+        if file is not None:
+            self._reader = SqlitePointReader(file)
 
     async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self.engine is not None:
             await self.engine.dispose()
             self.engine = None
@@ -229,6 +239,8 @@ class SqlStorage:
     async def get_users(self, ids: list[str]) -> dict[str, User]:
         if not ids:
             return {}
+        if self._reader is not None and (found := self._reader.users(ids)) is not None:
+            return found
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(users).where(users.c.id.in_(set(ids))))).all()
         return {row.id: _user(row) for row in rows}
@@ -247,6 +259,15 @@ class SqlStorage:
         stmt = select(users).where(where).order_by(*order, users.c.id).limit(limit).offset(offset)
         async with self._engine.connect() as conn:
             return [_user(r) for r in (await conn.execute(stmt)).all()]
+
+    @translated
+    async def touch_users(self, last_active: dict[str, str]) -> None:
+        if not last_active:
+            return
+        stmt = users.update().where(users.c.id == sa.bindparam("uid")).values(
+            last_active=sa.bindparam("ts"))
+        async with self._engine.begin() as conn:
+            await conn.execute(stmt, [{"uid": k, "ts": v} for k, v in last_active.items()])
 
     @translated
     async def delete_users(self, ids: list[str]) -> None:
@@ -286,6 +307,8 @@ class SqlStorage:
 
     @translated
     async def get_channel(self, cid: str) -> Channel | None:
+        if self._reader is not None and (found := self._reader.channel(cid)) is not None:
+            return found[0]
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(channels).where(channels.c.cid == cid))).first()
         return _channel(row) if row else None
@@ -293,6 +316,9 @@ class SqlStorage:
     @translated
     async def get_channel_and_member(self, cid: str,
                                      user_id: str) -> tuple[Channel | None, Member | None]:
+        if self._reader is not None and (
+                pair := self._reader.channel_and_member(cid, user_id)) is not None:
+            return pair
         joined = channels.outerjoin(
             members, sa.and_(members.c.cid == channels.c.cid, members.c.user_id == user_id))
         stmt = select(channels, members.c.user_id.label("m_user_id"),
@@ -559,6 +585,18 @@ def _webhook_row(d: WebhookDelivery) -> dict[str, Any]:
 
 def _webhook(row: Any) -> WebhookDelivery:
     return _from_row(WebhookDelivery, row)
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The database file of a plain ``sqlite+aiosqlite:///path`` URL; None for anything else
+    (another database, ``:memory:``, URI options) so that those keep the asynchronous path."""
+    prefix = "sqlite+aiosqlite:///"
+    if not url.startswith(prefix):
+        return None
+    path = url[len(prefix):]
+    if not path or path == ":memory:" or "?" in path or path.startswith("file:"):
+        return None
+    return str(Path(path).expanduser())
 
 
 def _upgrade(sync_conn: sa.Connection) -> None:

@@ -52,6 +52,12 @@ ANONYMOUS_SLOT = ""
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
+    """The connection's whole life: handshake, then read until it closes.
+
+    What an idle connection keeps is trimmed: the handshake runs in a coroutine of its own
+    (:func:`_open`), so the parsed query, the user and the principal die when it returns, and
+    the query cached on the request (it holds the token and the handshake's JSON) is dropped;
+    the read loop keeps the socket, the hub's connection and a few numbers."""
     started = time.perf_counter()
     ctx = request.app[CONTEXT_KEY]
     settings = request.app[SETTINGS_KEY]
@@ -62,77 +68,97 @@ async def handle(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(compress=False, autoping=False,
                                max_msg_size=2 * settings.ws_max_frame_bytes)
     await ws.prepare(request)
-    query = request.query
-    slot: str | None = None
+    held: list[str] = []  # the connection slot the handshake reserved, if any
     try:
-        try:
-            params = _parse_json_param(query.get("json"))
-            principal = await authenticate(
-                ctx, query.get("api_key"), query.get("authorization") or None,
-                query.get("stream-auth-type"))
-            details = params.get("user_details") or {}
-            if not isinstance(details, dict):
-                raise errors.InputError("user_details must be an object")
-            claimed = params.get("user_id")
-            if principal.server:
-                raise errors.AuthError("a server token cannot open a user connection")
-            if claimed is not None and principal.user_id is not None and (
-                    claimed != principal.user_id):
-                raise errors.NotAllowed("user_id does not match the token's user_id")
-            limits = request.app[RATE_LIMITS_KEY]
-            if not limits.hit("Connect", platform_of(request, server=False), None).allowed:
-                raise errors.RateLimited("too many connections opened to this app; retry later")
-            # The connection limits are reserved here, before the next await, and held until
-            # the socket is gone: concurrent connects cannot all pass a check made earlier.
-            slot = _reserve(ctx.hub, principal.user_id, settings)
-            user = await connections.connect(ctx, principal, details)
-        except errors.HubbubError as exc:
-            await _refuse(ws, exc, started)
+        conn = await _open(request, ws, started, held)
+        if conn is None:
             return ws
-
-        transport = request.transport
-        if transport is None or ws.closed:
-            return ws
-
-        def drop(code: int, reason: str) -> None:
-            # Called by the hub (slow consumer, shutdown, deleted user): close without waiting.
-            if code == 1013:
-                # Too slow: its buffer is full, a close frame would wait behind it. Abort.
-                transport.abort()
-            else:
-                asyncio.ensure_future(ws.close(code=code, message=reason.encode()[:120]))
-
-        conn = Connection(id=str(uuid.uuid4()), user_id=user.id, transport=transport,
-                          on_drop=drop, anonymous=principal.anonymous,
-                          issued_at=principal.issued_at, address=request.remote,
-                          greeted=False)
-        # Registered first, then checked again: a deactivation, deletion or revocation that
-        # committed during the awaited work above is seen by this check, and one that commits
-        # after registration reaches the connection through the broker.
-        await connections.register(ctx, conn)
+        request._cache.pop("query", None)
+        del request
         try:
-            try:
-                await connections.check_still_allowed(ctx, principal)
-            except errors.HubbubError as exc:
-                ctx.hub.remove(conn)
-                await _refuse(ws, exc, started)
-                return ws
-            if conn.dropped:
-                # Disconnected (deleted, deactivated, revoked) while being checked: its close
-                # is under way; the SDK's retry will be refused by the checks above.
-                return ws
-            # The handshake frame is the first thing the client reads: nothing is written to
-            # a connection before it (the hub skips connections not yet greeted).
-            await ws.send_frame(connections.health_check(conn, me=user.to_own_wire()),
-                                WSMsgType.TEXT)
-            conn.greeted = True
             await _serve(conn, ws, settings, started)
         finally:
             await connections.unregister(ctx, conn)
     finally:
-        if slot is not None:
+        for slot in held:
             ctx.hub.free(slot)
     return ws
+
+
+async def _open(request: web.Request, ws: web.WebSocketResponse, started: float,
+                held: list[str]) -> Connection | None:
+    """Authenticate, reserve a slot (appended to ``held``, for the caller to free), register
+    and greet. The greeted connection, or None when it was refused (error frame sent, socket
+    closed) or is already gone; then it is unregistered again."""
+    ctx = request.app[CONTEXT_KEY]
+    settings = request.app[SETTINGS_KEY]
+    query = request.query
+    try:
+        params = _parse_json_param(query.get("json"))
+        principal = await authenticate(
+            ctx, query.get("api_key"), query.get("authorization") or None,
+            query.get("stream-auth-type"))
+        details = params.get("user_details") or {}
+        if not isinstance(details, dict):
+            raise errors.InputError("user_details must be an object")
+        claimed = params.get("user_id")
+        if principal.server:
+            raise errors.AuthError("a server token cannot open a user connection")
+        if claimed is not None and principal.user_id is not None and (
+                claimed != principal.user_id):
+            raise errors.NotAllowed("user_id does not match the token's user_id")
+        limits = request.app[RATE_LIMITS_KEY]
+        if not limits.hit("Connect", platform_of(request, server=False), None).allowed:
+            raise errors.RateLimited("too many connections opened to this app; retry later")
+        # The connection limits are reserved here, before the next await, and held until
+        # the socket is gone: concurrent connects cannot all pass a check made earlier.
+        held.append(_reserve(ctx.hub, principal.user_id, settings))
+        user = await connections.connect(ctx, principal, details)
+    except errors.HubbubError as exc:
+        await _refuse(ws, exc, started)
+        return None
+
+    transport = request.transport
+    if transport is None or ws.closed:
+        return None
+
+    def drop(code: int, reason: str) -> None:
+        # Called by the hub (slow consumer, shutdown, deleted user): close without waiting.
+        if code == 1013:
+            # Too slow: its buffer is full, a close frame would wait behind it. Abort.
+            transport.abort()
+        else:
+            asyncio.ensure_future(ws.close(code=code, message=reason.encode()[:120]))
+
+    conn = Connection(id=str(uuid.uuid4()), user_id=user.id, transport=transport,
+                      on_drop=drop, anonymous=principal.anonymous,
+                      issued_at=principal.issued_at, address=request.remote,
+                      greeted=False)
+    # Registered first, then checked again: a deactivation, deletion or revocation that
+    # committed during the awaited work above is seen by this check, and one that commits
+    # after registration reaches the connection through the broker.
+    await connections.register(ctx, conn)
+    greeted = False
+    try:
+        try:
+            await connections.check_still_allowed(ctx, principal)
+        except errors.HubbubError as exc:
+            ctx.hub.remove(conn)
+            await _refuse(ws, exc, started)
+            return None
+        if conn.dropped:
+            # Disconnected (deleted, deactivated, revoked) while being checked: its close
+            # is under way; the SDK's retry will be refused by the checks above.
+            return None
+        # The handshake frame is the first thing the client reads: nothing is written to
+        # a connection before it (the hub skips connections not yet greeted).
+        await ws.send_frame(connections.health_check(conn, me=user.to_own_wire()),
+                            WSMsgType.TEXT)
+        conn.greeted = greeted = True
+        return conn
+    finally:
+        if not greeted:  # every other exit, cancellation included
+            await connections.unregister(ctx, conn)
 
 
 def _reserve(hub: Hub, user_id: str | None, settings: Settings) -> str:

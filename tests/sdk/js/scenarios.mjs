@@ -562,6 +562,30 @@ export async function deletedUser(ctx) {
 }
 
 /**
+ * Watchers of a channel record a burst of `total` events the caller sends after ready
+ * (server-side, from concurrent senders, so the server coalesces frames per socket).
+ * args: {channelType, channelId, watchers: [..], total}. Returns, per watcher, the [s, n] of
+ * each event in the order the SDK delivered them.
+ */
+export async function burst(ctx) {
+  const { channelType, channelId, watchers, total } = ctx.args;
+  const recs = [];
+  for (const id of watchers) {
+    const { client } = await ctx.connect(id);
+    const channel = client.channel(channelType, channelId);
+    await channel.watch();
+    recs.push(ctx.record(channel, 'burst', id));
+  }
+  await ctx.ready('watching');
+  const received = {};
+  for (const rec of recs) {
+    await rec.waitFor(() => rec.events.length >= total, 20000, `(all ${total})`);
+    received[rec.label] = rec.events.map((e) => ({ s: e.s, n: e.n, cid: e.cid }));
+  }
+  return received;
+}
+
+/**
  * Issue #9: a member's client-side calls have no per-second burst cap; only the call past the
  * per-user limit of its window (60) is refused, with 429 and code 9. The caller starts the
  * server on the default limits with a short window (HUBBUB_RATE_LIMIT_WINDOW), so that the
