@@ -217,12 +217,6 @@ class Hub:
     def watcher_count(self, cid: str) -> int:
         return len(self.watchers.get(cid, ()))
 
-    def watching_users(self, cid: str) -> list[str]:
-        return list(dict.fromkeys(c.user_id for c in self.watchers.get(cid, {}).values()))
-
-    def is_user_watching(self, cid: str, user_id: str) -> bool:
-        return any(c.user_id == user_id for c in self.watchers.get(cid, {}).values())
-
     def subscribe_presence(self, conn: Connection, user_ids: Iterable[str], limit: int) -> None:
         """Send ``conn`` the presence changes of ``user_ids`` (at most ``limit`` users)."""
         for user_id in user_ids:
@@ -324,13 +318,6 @@ class Hub:
                     conn.issued_at >= float(issued_before)):
                 continue
             conn.drop(code, reason)
-
-    def unwatch_user(self, cid: str, user_id: str) -> bool:
-        """Unsubscribe every connection of ``user_id`` here from ``cid``; True if any was."""
-        found = False
-        for conn in list(self.by_user.get(user_id, {}).values()):
-            found = self.unwatch(conn, cid) or found
-        return found
 
     def drop_all(self, code: int, reason: str) -> None:
         for conn in list(self.connections.values()):
