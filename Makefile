@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -17,9 +17,11 @@ install: $(STAMP)
 serve: $(STAMP)
 	$(VENV)/bin/hubbub serve
 
-## Install (Python, the JS SDK and Debian's Chromium used by the tests), then run every test.
+## Install (Python, the JS SDK and Debian's Chromium used by the tests, the benchmark's
+## Socket.IO server), then run every test.
 test: $(STAMP)
 	command -v chromium >/dev/null || { apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 	cd tests/sdk/js && npm ci --no-audit --no-fund --loglevel=error
+	cd bench/socketio && npm ci --no-audit --no-fund --loglevel=error
 	$(PY) -m pytest $(PYTEST_ARGS)

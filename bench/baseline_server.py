@@ -178,7 +178,9 @@ def main() -> None:
     app.router.add_post("/channels/{type}/{id}/query", query)
     app.router.add_post("/channels/{type}/{id}/event", event)
     app.cleanup_ctx.append(health_loop)
-    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
+    # A short grace period: the benchmark stops it right after its clients went away.
+    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None,
+                shutdown_timeout=2.0)
 
 
 if __name__ == "__main__":

@@ -46,16 +46,15 @@ async def timed(label: str, n: int, fn: Callable[[], Awaitable[Any] | Any],
 
 
 async def main(n: int) -> None:
-    from hubbub import auth
+    import orjson
+
+    from hubbub import auth, service
     from hubbub.auth import SERVER
     from hubbub.broker import create_broker
     from hubbub.config import Settings
     from hubbub.core import events, permissions
     from hubbub.core.models import utcnow
     from hubbub.schemas import ChannelQueryRequest, SendEventRequest, parse
-    import orjson
-
-    from hubbub import service
     from hubbub.service import access, channels, users
     from hubbub.service import events as event_cases
     from hubbub.service.authentication import authenticate

@@ -58,7 +58,8 @@ class Server:
             if self.database_url.startswith("sqlite") else Path(f"/tmp/hubbub-{self.port}.log")
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
+        # Generous: on a loaded machine the imports alone can take ten seconds or more.
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")

@@ -46,7 +46,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def render_error(request: web.Request, exc: errors.HubbubError, started: float) -> web.Response:
     body = errors.error_body(exc, operation=request.get("operation"),
                              duration=duration_since(started))
-    return json_response(body, exc.status)
+    response = json_response(body, exc.status)
+    if exc.status == 503:
+        response.headers["Retry-After"] = "1"
+    return response
 
 
 @web.middleware
@@ -72,9 +75,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         return render_error(request, errors.InputError(exc.reason or "bad request"), started)
     except BrokerError:
-        log.exception("broker failure on %s %s", request.method, request.path)
-        return render_error(request, errors.InternalError("event broker is unavailable"),
-                            started)
+        # Expected during a Redis outage (the broker logs the outage once): no traceback.
+        log.debug("broker failure on %s %s", request.method, request.path, exc_info=True)
+        return render_error(request, errors.Unavailable(
+            "the event broker is unavailable; retry the call"), started)
     except StorageError:
         log.exception("storage failure on %s %s", request.method, request.path)
         return render_error(request, errors.InternalError("storage is unavailable"), started)
@@ -104,8 +108,23 @@ class AccessLogger(AbstractAccessLogger):
                          response.status, time * 1000)
 
 
-async def healthz(_request: web.Request) -> web.Response:
-    return json_response({"status": "ok"}, 200)
+def _health(request: web.Request) -> dict[str, Any]:
+    ctx = request.app[CONTEXT_KEY]
+    broker = "connected" if ctx.broker.connected else "disconnected"
+    return {"status": "ok" if ctx.broker.connected else "degraded", "broker": broker,
+            "node": ctx.caches.node}
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: 200 while the process serves, with the broker's state (``connected`` or
+    ``disconnected``: then events reach this node's connections only, see the README)."""
+    return json_response(_health(request), 200)
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: 503 while the broker is down, so a load balancer drains this node."""
+    body = _health(request)
+    return json_response(body, 200 if body["broker"] == "connected" else 503)
 
 
 async def hi(_request: web.Request) -> web.Response:
@@ -121,11 +140,18 @@ def create_app(settings: Settings) -> web.Application:
                                  create_broker(settings.broker_url))
     application[CONTEXT_KEY] = ctx
     application[SETTINGS_KEY] = settings
+    shared = None
+    if settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
+        from hubbub.ratelimit_shared import SharedCounter
+
+        # Counted in Redis: a user spreading calls over the nodes gets one limit, not N.
+        shared = SharedCounter(settings.broker_url)
     rate_limits = RateLimits(enabled=settings.rate_limits, per_user=settings.rate_limit_per_user,
                              user_window=settings.rate_limit_window,
-                             app_scale=settings.app_rate_limit_scale)
+                             app_scale=settings.app_rate_limit_scale, shared=shared)
     application[RATE_LIMITS_KEY] = rate_limits
     application.router.add_get("/healthz", healthz)
+    application.router.add_get("/readyz", readyz)
     application.router.add_get("/hi", hi)
     application.router.add_get("/connect", connect.handle)
     application.on_shutdown.append(connect.close_connections)
@@ -144,6 +170,8 @@ def create_app(settings: Settings) -> web.Application:
                   "These are shown once; they are kept in the database.", flush=True)
         yield
         await service.stop(ctx)
+        if shared is not None:
+            await shared.close()
 
     application.cleanup_ctx.append(lifecycle)
     if settings.dashboard_enabled:

@@ -9,6 +9,7 @@ know: revocation (``revoke_tokens_issued_before``) and the dev token.
 from __future__ import annotations
 
 import base64
+import time
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +38,12 @@ class Principal:
     user_id: str | None = None
     anonymous: bool = False
     issued_at: float | None = None
+    #: The token's ``exp`` and ``nbf`` claims, checked again whenever a cached verification
+    #: is reused (:func:`check_times`).
+    expires_at: float | None = None
+    not_before: float | None = None
+    #: A dev token (no signature): valid only while the app disables auth checks.
+    dev: bool = False
     #: The client's address, for anonymous callers only: it binds them to the anonymous
     #: connections they opened (see ``service.watching``) and keys their rate limits.
     address: str | None = None
@@ -80,7 +87,8 @@ def verify_token(token: str, secret: str, *, api_key: str, allow_dev_tokens: boo
     """
     if not token:
         raise errors.AuthError("token is missing")
-    if allow_dev_tokens and token.endswith("." + DEV_TOKEN_SIGNATURE):
+    dev = allow_dev_tokens and token.endswith("." + DEV_TOKEN_SIGNATURE)
+    if dev:
         payload = _unverified_payload(token)
         if payload.get("server") is not None:
             # A dev token names a user; server-side access always needs the secret.
@@ -110,14 +118,30 @@ def verify_token(token: str, secret: str, *, api_key: str, allow_dev_tokens: boo
             raise errors.AuthError(f"JWTAuth error: {exc}") from exc
     if not isinstance(payload, dict):
         raise errors.AuthError("JWTAuth error: token payload is not an object")
-    iat = payload.get("iat")
-    issued_at = float(iat) if isinstance(iat, (int, float)) and not isinstance(iat, bool) else None
+    issued_at, expires_at, not_before = (_number(payload.get(k)) for k in ("iat", "exp", "nbf"))
     if payload.get("server") is True:
-        return Principal(server=True, issued_at=issued_at)
+        return Principal(server=True, issued_at=issued_at, expires_at=expires_at,
+                         not_before=not_before)
     user_id = payload.get("user_id")
     if not isinstance(user_id, str) or not user_id:
         raise errors.AuthError("JWTAuth error: token has no user_id claim")
-    return Principal(user_id=user_id, issued_at=issued_at)
+    return Principal(user_id=user_id, issued_at=issued_at, expires_at=expires_at,
+                     not_before=not_before, dev=dev)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else None
+
+
+def check_times(principal: Principal, now: float | None = None) -> None:
+    """The time claims of an already verified token, for a cached verification: refused
+    past ``exp`` (code 40) or before ``nbf`` (code 41), with the same leeway as PyJWT's."""
+    now = time.time() if now is None else now
+    if principal.expires_at is not None and now > principal.expires_at + LEEWAY:
+        raise errors.TokenExpired("JWTAuth error: token is expired")
+    if principal.not_before is not None and now < principal.not_before - LEEWAY:
+        raise errors.TokenNotYetValid("JWTAuth error: token is not valid yet")
 
 
 def check_revoked(principal: Principal, *, app_revoked_before: datetime | None,

@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (HUBBUB_PORT; default 8800)")
     serve.add_argument("--broker", dest="broker_url",
                        help="'memory' or a redis:// URL (HUBBUB_BROKER_URL; default memory)")
+    serve.add_argument("--workers", type=int,
+                       help="processes sharing the port, each a full node (HUBBUB_WORKERS; "
+                            "default 1; more need PostgreSQL and a Redis broker)")
     serve.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=None,
                        help="serve the dashboard at /dashboard (HUBBUB_DASHBOARD; default: on "
                             "when listening on a loopback address)")
@@ -40,6 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def serve(settings: Settings) -> None:
+    if settings.workers > 1:
+        from hubbub.workers import check, run_workers
+
+        problem = check(settings)
+        if problem:
+            sys.exit(f"hubbub: {problem}")
+        sys.exit(run_workers(settings))
+    serve_one(settings)
+
+
+def serve_one(settings: Settings, *, reuse_port: bool = False) -> None:
+    """One node in this process (``reuse_port``: one of several sharing the port)."""
     from aiohttp import web
 
     from hubbub.app import AccessLogger, create_app
@@ -57,6 +72,7 @@ def serve(settings: Settings) -> None:
     try:
         web.run_app(create_app(settings), host=settings.host, port=settings.port,
                     access_log_class=AccessLogger, shutdown_timeout=5,
+                    reuse_port=reuse_port or None,
                     print=lambda msg: print(msg.replace("(Press CTRL+C to quit)", "").strip(),
                                             flush=True))
     except (BrokerError, StorageError) as exc:
@@ -87,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     overrides = {k: v for k, v in vars(args).items()
                  if k in ("host", "port", "database_url", "api_key", "api_secret", "broker_url",
-                          "dashboard")}
+                          "workers", "dashboard")}
     try:
         settings = Settings.from_env(**overrides)
     except ValueError as exc:

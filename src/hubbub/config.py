@@ -70,6 +70,17 @@ class Settings:
     #: Per-app limits: ``off`` (not enforced), ``stream`` (Stream's table, with its per-second
     #: burst cap), or a positive number that scales Stream's table.
     app_rate_limits: str = "off"
+    #: Entries kept per in-memory cache (users, channels, memberships, verified tokens).
+    cache_size: int = 50_000
+    #: Seconds a cached entry or the cached app settings may be served before they are read
+    #: again. Changes made through any process apply at once regardless (broker
+    #: invalidation); this only bounds staleness if an invalidation is lost.
+    cache_ttl: float = 30.0
+    #: Seconds after which the connections of a node that stopped heartbeating (killed,
+    #: partitioned) no longer count as online or watching (Redis presence).
+    presence_ttl: float = 15.0
+    #: Processes ``hubbub serve`` starts, sharing the port (needs PostgreSQL and Redis).
+    workers: int = 1
     #: Events kept per channel (and per offline user's inbox) for ``/sync``; 0 switches
     #: history off.
     history_size: int = 500

@@ -113,6 +113,13 @@ class InternalError(HubbubError):
     code, status = -1, 500
 
 
+class Unavailable(HubbubError):
+    """A dependency (the event broker) is down: nothing was done, and the call may be retried
+    as is, through this node later or through another node now (HTTP 503)."""
+
+    code, status = -1, 503
+
+
 def error_body(exc: HubbubError, *, operation: str | None, duration: str) -> dict[str, Any]:
     """Stream's error body for ``exc``. The one place errors take their wire shape."""
     detail = exc.detail

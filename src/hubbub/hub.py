@@ -68,6 +68,8 @@ class Connection:
     #: The client address that opened the connection.
     address: str | None = None
     watching: set[str] = field(default_factory=set)
+    #: Users whose presence changes this connection asked for (``presence: true``).
+    presence_of: set[str] = field(default_factory=set)
     dropped: bool = False
     #: False until the handshake frame is written: nothing may precede it on the socket.
     greeted: bool = True
@@ -114,6 +116,8 @@ class Hub:
         self._flush_scheduled = False
         self.by_user: dict[str, dict[str, Connection]] = {}
         self.watchers: dict[str, dict[str, Connection]] = {}
+        #: user id -> the connections subscribed to that user's presence
+        self.presence_subs: dict[str, dict[str, Connection]] = {}
         #: Handlers of control messages that concern more than connections (e.g. caches).
         self.control_handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
         #: Extra listeners (the dashboard's live view) of one channel's (``("channel", cid)``)
@@ -168,6 +172,13 @@ class Hub:
         watched = list(conn.watching)
         for cid in watched:
             self._unwatch(conn, cid)
+        for user_id in conn.presence_of:
+            subs = self.presence_subs.get(user_id)
+            if subs is not None:
+                subs.pop(conn.id, None)
+                if not subs:
+                    del self.presence_subs[user_id]
+        conn.presence_of.clear()
         return watched
 
     def get(self, connection_id: str) -> Connection | None:
@@ -206,19 +217,22 @@ class Hub:
     def watcher_count(self, cid: str) -> int:
         return len(self.watchers.get(cid, ()))
 
-    def watching_users(self, cid: str) -> list[str]:
-        return list(dict.fromkeys(c.user_id for c in self.watchers.get(cid, {}).values()))
-
-    def is_user_watching(self, cid: str, user_id: str) -> bool:
-        return any(c.user_id == user_id for c in self.watchers.get(cid, {}).values())
+    def subscribe_presence(self, conn: Connection, user_ids: Iterable[str], limit: int) -> None:
+        """Send ``conn`` the presence changes of ``user_ids`` (at most ``limit`` users)."""
+        for user_id in user_ids:
+            if len(conn.presence_of) >= limit:
+                break
+            conn.presence_of.add(user_id)
+            self.presence_subs.setdefault(user_id, {})[conn.id] = conn
 
     # delivery ------------------------------------------------------------------------------
 
     def handle(self, message: Message) -> None:
         """The broker's handler: deliver an event, or apply a control message."""
         if isinstance(message, Delivery):
-            targets = (self.watchers if message.scope == "channel" else self.by_user).get(
-                message.key)
+            index = (self.watchers if message.scope == "channel" else self.by_user
+                     if message.scope == "user" else self.presence_subs)
+            targets = index.get(message.key)
             if targets:
                 self.write_many(list(targets.values()), message.payload)
             self.deliveries += 1
@@ -304,13 +318,6 @@ class Hub:
                     conn.issued_at >= float(issued_before)):
                 continue
             conn.drop(code, reason)
-
-    def unwatch_user(self, cid: str, user_id: str) -> bool:
-        """Unsubscribe every connection of ``user_id`` here from ``cid``; True if any was."""
-        found = False
-        for conn in list(self.by_user.get(user_id, {}).values()):
-            found = self.unwatch(conn, cid) or found
-        return found
 
     def drop_all(self, code: int, reason: str) -> None:
         for conn in list(self.connections.values()):

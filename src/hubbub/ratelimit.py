@@ -15,8 +15,11 @@ What is limited, and why:
   only enforced when asked for (``app_scale`` set). Off, the app's calls are still counted and
   reported against Stream's table, so that headers and ``GET /rate_limits`` keep Stream's shape.
 
-Counting is in fixed windows. Counters live in this process: with several processes each
-enforces its own share.
+Counting is in fixed windows. With a Redis broker, the counts that can refuse a call (each
+user's, and the app table's when it is enforced) are kept in Redis
+(:mod:`hubbub.ratelimit_shared`), so the limits hold for the whole cluster, not per node; the
+unenforced app counts, only reported, stay per node. With the memory broker everything is
+counted in this process.
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from hubbub import errors
+
+if TYPE_CHECKING:
+    from hubbub.ratelimit_shared import SharedCounter
 
 #: Stream's documented per-minute limits per app and platform; others get ``DEFAULT_LIMIT``.
 LIMITS: dict[str, int] = {
@@ -103,8 +109,10 @@ class RateLimits:
     unenforced (still counted and reported at Stream's values)."""
 
     def __init__(self, *, enabled: bool = True, per_user: int = 60, user_window: int = 60,
-                 app_scale: float | None = None) -> None:
+                 app_scale: float | None = None, shared: SharedCounter | None = None) -> None:
         self.enabled = enabled
+        #: Cluster-wide counters (Redis), or None to count in this process.
+        self.shared = shared
         self.per_user = per_user
         self.app_scale = app_scale
         self._app_minute = _Window(APP_WINDOW_SECONDS)
@@ -114,30 +122,43 @@ class RateLimits:
     def limit_of(self, operation: str) -> int:
         return max(1, int(LIMITS.get(operation, DEFAULT_LIMIT) * (self.app_scale or 1.0)))
 
-    def _check_app(self, operation: str, platform: str, now: float) -> Verdict:
+    async def _count(self, window: _Window, key: tuple[str, ...], now: float) -> int:
+        """Count one call: cluster-wide when shared counters are configured (this process's
+        window keeps its own count too, for reports and as the fallback)."""
+        local = window.add(key, now)
+        if self.shared is None:
+            return local
+        shared = await self.shared.add(key, window.seconds, now)
+        return local if shared is None else shared
+
+    async def _check_app(self, operation: str, platform: str, now: float) -> Verdict:
         key = (operation, platform)
         limit = self.limit_of(operation)
-        used = self._app_minute.add(key, now)
-        burst = self._app_second.add(key, now)
+        if self.app_scale is None:  # reported only: this node's count will do
+            used = self._app_minute.add(key, now)
+            burst = self._app_second.add(key, now)
+        else:
+            used = await self._count(self._app_minute, key, now)
+            burst = await self._count(self._app_second, key, now)
         allowed = self.app_scale is None or (
             used <= limit and burst <= max(1, math.ceil(limit / 30)))
         return Verdict(limit, max(limit - used, 0), self._app_minute.reset(now), allowed)
 
-    def _check_user(self, operation: str, user_id: str, now: float) -> Verdict:
-        used = self._user_window.add((operation, user_id), now)
+    async def _check_user(self, operation: str, user_id: str, now: float) -> Verdict:
+        used = await self._count(self._user_window, (operation, user_id), now)
         return Verdict(self.per_user, max(self.per_user - used, 0),
                        self._user_window.reset(now), used <= self.per_user,
                        self._user_window.seconds)
 
-    def hit(self, operation: str, platform: str, user_id: str | None) -> Verdict:
+    async def hit(self, operation: str, platform: str, user_id: str | None) -> Verdict:
         """Count one call against the app's table and, for a user's client-side call
         (``user_id`` given), the user's limit. The verdict reported is the user's when the app
         table is not enforced, else the tighter of the two; ``allowed`` is False past an
         enforced limit (never, when disabled)."""
         now = time.time()
-        verdict = self._check_app(operation, platform, now)
+        verdict = await self._check_app(operation, platform, now)
         if user_id is not None and self.per_user > 0 and verdict.allowed:
-            user_verdict = self._check_user(operation, user_id, now)
+            user_verdict = await self._check_user(operation, user_id, now)
             if (self.app_scale is None or not user_verdict.allowed
                     or user_verdict.remaining < verdict.remaining):
                 verdict = user_verdict

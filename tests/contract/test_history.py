@@ -2,7 +2,6 @@
 cluster: several ``RedisHistory`` objects on one key prefix behave as one history).
 
 Times are given explicitly (``proposed``, ``now``), so nothing here depends on the clock.
-At the end, Redis's presence (is a user connected to any live node).
 """
 
 from __future__ import annotations
@@ -14,9 +13,9 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import redis.asyncio as redis_asyncio
 
-from hubbub.history import History, HistoryError, MemoryHistory, create_history
+from hubbub.history import History, MemoryHistory, create_history
 from hubbub.history.base import format_stamp, parse_stamp
-from hubbub.history.redis import RedisHistory, RedisPresence
+from hubbub.history.redis import RedisHistory
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 T0 = 1_800_000_000_000_000  # a stamp in 2027, microseconds
@@ -150,50 +149,3 @@ def test_size_or_ttl_zero_switches_history_off() -> None:
     assert create_history("memory", size=0, ttl=60) is None
     assert create_history("memory", size=10, ttl=0) is None
     assert isinstance(create_history("memory", size=10, ttl=1), MemoryHistory)
-
-
-# Redis presence -----------------------------------------------------------------------------
-
-
-async def test_presence_counts_connections_of_live_nodes_only() -> None:
-    prefix = f"hubbub-test-{uuid.uuid4().hex[:10]}"
-    history = RedisHistory(REDIS_URL, size=10, ttl=60, prefix=prefix)
-    node_a, node_b = RedisPresence(history), RedisPresence(history)
-    await node_a.start()
-    await node_b.start()
-    try:
-        assert not await node_a.is_online("u")
-        await node_b.change("u", 1)
-        await node_b.change("u", 1)
-        assert await node_a.is_online("u")
-        await node_b.change("u", -1)
-        assert await node_a.is_online("u")
-        await node_b.change("u", -1)
-        assert not await node_a.is_online("u")
-        # A node that dies with connections counted: ignored once its heartbeat key is gone.
-        await node_b.change("u", 1)
-        assert await node_a.is_online("u")
-        await history.client.delete(f"{history.prefix}:node:{node_b.node_id}")
-        assert not await node_a.is_online("u")
-    finally:
-        await node_a.close()
-        await node_b.close()
-        keys = [k async for k in history.client.scan_iter(match=f"{prefix}:*")]
-        if keys:
-            await history.client.delete(*keys)
-        await history.close()
-
-
-async def test_redis_failures_surface_as_history_errors() -> None:
-    from tests.conftest import free_port
-
-    history = RedisHistory(f"redis://127.0.0.1:{free_port()}/0", size=10, ttl=60, timeout=1)
-    try:
-        with pytest.raises(HistoryError):
-            await history.append("channel:a", T0, data(0))
-        with pytest.raises(HistoryError):
-            await history.read(["channel:a"], 0, T0)
-        with pytest.raises(HistoryError):
-            await history.take("user:u", 0, T0)
-    finally:
-        await history.close()

@@ -225,6 +225,23 @@ def test_js_client_recovers_after_server_restart(fresh_server: Server) -> None:
         assert side["closeCode"] not in (1000, 1006)
 
 
+def test_presence_changes_reach_a_js_client_that_asked_for_them(
+        server: Server, client: StreamChat) -> None:
+    watcher, subject, member = uid("wanda"), uid("sam"), uid("mia")
+    client.upsert_users([{"id": subject, "name": "Sam"}])
+    channel_id = make_channel(client, "messaging", [watcher, member])
+
+    result = run_scenario(server, "presence", {
+        "watcher": watcher, "subject": subject, "member": member,
+        "channelType": "messaging", "channelId": channel_id})
+
+    assert result["online"]["user"]["id"] == subject and result["online"]["user"]["online"]
+    assert result["online"]["user"]["name"] == "Sam"
+    assert result["offline"]["user"]["online"] is False
+    assert result["onlineInState"] is True  # the SDK applied the event to its user state
+    assert result["memberOnline"]["user"]["id"] == member
+
+
 def test_a_burst_of_coalesced_events_reaches_js_watchers_whole_and_in_order(
         server: Server, client: StreamChat) -> None:
     sender, w1, w2 = uid("srv"), uid("bob"), uid("carol")

@@ -1,6 +1,13 @@
 """Brokers carry every event to the hub of every node: memory (one process) or Redis (many)."""
 
-from hubbub.broker.base import Broker, BrokerError, Control, Delivery, Message
+from hubbub.broker.base import (
+    Broker,
+    BrokerError,
+    Control,
+    Delivery,
+    Message,
+    StateListener,
+)
 from hubbub.broker.memory import MemoryBroker
 
 
@@ -16,4 +23,4 @@ def create_broker(url: str) -> Broker:
 
 
 __all__ = ["Broker", "BrokerError", "Control", "Delivery", "MemoryBroker", "Message",
-           "create_broker"]
+           "StateListener", "create_broker"]

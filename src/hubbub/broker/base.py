@@ -18,10 +18,10 @@ from typing import Any, Literal, Protocol
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """An event for connections: the watchers of channel ``key`` or every connection of user
-    ``key``. ``payload`` is the event's JSON, encoded once for every recipient."""
+    """An event for connections: the watchers of channel ``key``, every connection of user
+    ``key``, or the connections subscribed to user ``key``'s presence. ``payload`` is the event's JSON, encoded once for every recipient."""
 
-    scope: Literal["channel", "user"]
+    scope: Literal["channel", "user", "presence"]
     key: str
     payload: bytes
 
@@ -36,6 +36,9 @@ class Control:
 
 Message = Delivery | Control
 Handler = Callable[[Message], None]
+#: Told False when the node stops hearing other nodes (it may miss messages from now on),
+#: True when it hears them again (what was published meanwhile was missed).
+StateListener = Callable[[bool], None]
 
 
 class BrokerError(Exception):
@@ -50,8 +53,14 @@ class Broker(Protocol):
     #: "ask the others", not "no such connection").
     distributed: bool
 
-    async def start(self, handler: Handler) -> None:
-        """Begin handing messages to ``handler``; returns once subscribed."""
+    @property
+    def connected(self) -> bool:
+        """True while this node hears every node's messages (always, in one process)."""
+
+    async def start(self, handler: Handler, on_state: StateListener | None = None) -> None:
+        """Begin handing messages to ``handler``; returns once subscribed. ``on_state`` is
+        called (synchronously, before any message that follows) whenever the subscription is
+        lost or regained, so the node can drop whatever may have missed an invalidation."""
 
     async def publish(self, message: Message) -> None:
         """Hand ``message`` to every node's handler (this node's included)."""

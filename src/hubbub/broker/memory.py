@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from hubbub.broker.base import Handler, Message
+from hubbub.broker.base import Handler, Message, StateListener
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +15,11 @@ class MemoryBroker:
     def __init__(self) -> None:
         self._handler: Handler | None = None
 
-    async def start(self, handler: Handler) -> None:
+    @property
+    def connected(self) -> bool:
+        return True
+
+    async def start(self, handler: Handler, on_state: StateListener | None = None) -> None:
         self._handler = handler
 
     async def publish(self, message: Message) -> None:

@@ -3,7 +3,7 @@ receives from it, its own messages included.
 
 Wire format of one Redis message (compact, and the event's JSON is never re-encoded)::
 
-    Delivery:  version:u8  kind:u8 (1 channel, 2 user)  key_length:u16  key:utf-8  payload
+    Delivery:  version:u8  kind:u8 (1 channel, 2 user, 4 presence)  key_length:u16  key  payload
     Control:   version:u8  kind:u8 (3)                   orjson({"op": ..., "args": ...})
 
 Guarantees:
@@ -13,8 +13,17 @@ Guarantees:
   Redis relays one connection's publishes in order. The handler is called synchronously by one
   reader task, in the order messages arrive.
 - *At most once.* A node that is disconnected from Redis misses what is published meanwhile;
-  its reader resubscribes with backoff (logged) and goes on. Nothing is retried on the publish
+  its reader resubscribes with backoff and goes on. Nothing is retried on the publish
   side, so nothing is delivered twice.
+- *Outages are announced.* The ``on_state`` listener given to :meth:`RedisBroker.start` is
+  called with False when the subscription is lost and with True once it is back (before any
+  message received on the new subscription is handled): the node drops its caches then,
+  since it may have missed invalidations. The log gets one warning when an outage starts
+  and one line when it ends, not one per failed attempt.
+- *The first publish after an outage works.* A publish connection that may be stale (the
+  subscription was lost since it was last used, or it sat idle longer than the ping
+  interval) is replaced before use, so a node that was idle while Redis restarted does not
+  fail its first publish on a dead pooled socket.
 - ``publish`` returns once Redis has taken the message, or raises :class:`BrokerError`.
   Driver exceptions never leave this module raw.
 
@@ -42,14 +51,14 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from hubbub.broker.base import BrokerError, Control, Delivery, Handler, Message
+from hubbub.broker.base import BrokerError, Control, Delivery, Handler, Message, StateListener
 
 log = logging.getLogger(__name__)
 
 VERSION = 1
-KIND_CHANNEL, KIND_USER, KIND_CONTROL = 1, 2, 3
-_KINDS = {"channel": KIND_CHANNEL, "user": KIND_USER}
-_SCOPES = {KIND_CHANNEL: "channel", KIND_USER: "user"}
+KIND_CHANNEL, KIND_USER, KIND_CONTROL, KIND_PRESENCE = 1, 2, 3, 4
+_KINDS = {"channel": KIND_CHANNEL, "user": KIND_USER, "presence": KIND_PRESENCE}
+_SCOPES = {KIND_CHANNEL: "channel", KIND_USER: "user", KIND_PRESENCE: "presence"}
 _HEAD = struct.Struct("!BB")
 _DELIVERY_HEAD = struct.Struct("!BBH")
 #: Driver failures that mean "Redis is unreachable or misbehaving" (TimeoutError is an OSError).
@@ -144,12 +153,40 @@ class RedisBroker:
         self._pending: collections.deque[tuple[bytes, asyncio.Future[None]]] = \
             collections.deque()
         self._closed = False
+        self._on_state: StateListener | None = None
+        self._subscribed = False
+        #: An outage was logged and its end is not yet.
+        self._outage = False
+        #: ``reconnects`` when the publish connection was last known good, and when.
+        self._pub_generation = 0
+        self._pub_used = 0.0
         #: Times the reader lost its subscription and got it back (for tests and metrics).
         self.reconnects = 0
 
+    @property
+    def connected(self) -> bool:
+        return self._subscribed and not self._closed
+
+    def _outage_starts(self, what: str, exc: BaseException) -> None:
+        if not self._outage:
+            self._outage = True
+            log.warning("redis broker: %s on %s (%s); events reach this node's connections "
+                        "only until Redis is back", what, self.url,
+                        exc or exc.__class__.__name__)
+        else:
+            log.debug("redis broker: %s: %s", what, exc)
+
+    def _notify(self, connected: bool) -> None:
+        self._subscribed = connected
+        if self._on_state is not None:
+            try:
+                self._on_state(connected)
+            except Exception:
+                log.exception("redis broker: the state listener failed")
+
     # lifecycle -----------------------------------------------------------------------------
 
-    async def start(self, handler: Handler) -> None:
+    async def start(self, handler: Handler, on_state: StateListener | None = None) -> None:
         """Subscribe; returns once Redis has confirmed the subscription (``BrokerError`` if
         Redis cannot be reached within the connect timeout)."""
         if self._closed:
@@ -157,10 +194,12 @@ class RedisBroker:
         if self._reader is not None:
             raise BrokerError("broker is already started")
         self._handler = handler
+        self._on_state = on_state
         try:
             pubsub = await self._subscribe()
         except _FAILURES as exc:
             raise BrokerError(f"cannot subscribe to {self.channel} on {self.url}: {exc}") from exc
+        self._subscribed = True
         self._reader = asyncio.create_task(self._read(pubsub), name=f"redis-broker-{self.node_id}")
 
     async def close(self) -> None:
@@ -210,12 +249,18 @@ class RedisBroker:
                          for _ in range(min(self._batch_size, len(self._pending)))]
                 failure: BaseException | None = None
                 try:
+                    await self._refresh_publisher()
                     async with self._pub.pipeline(transaction=False) as pipe:
                         for data, _ in batch:
                             pipe.publish(self.channel, data)
                         await pipe.execute()
+                    self._pub_used = asyncio.get_running_loop().time()
+                    if self._outage and self._subscribed:
+                        self._outage = False
+                        log.warning("redis broker: publishing to %s works again", self.url)
                 except _FAILURES as exc:
-                    log.warning("redis broker: publish to %s failed: %s", self.url, exc)
+                    self._outage_starts("publishing failed", exc)
+                    self._pub_generation = -1  # reconnect before the next attempt
                     failure = exc
                 except BaseException as exc:  # cancelled by close(): nobody may wait forever
                     failure = exc
@@ -233,6 +278,15 @@ class RedisBroker:
                             future.set_exception(error)
         finally:
             self._writer = None
+
+    async def _refresh_publisher(self) -> None:
+        """Replace the pooled publish connection if it may have died unnoticed: Redis
+        restarted since it was used (the reader reconnected), or it sat idle long enough
+        for a restart to go unnoticed. Nothing was sent on it yet, so nothing is doubled."""
+        now = asyncio.get_running_loop().time()
+        if self._pub_generation != self.reconnects or now - self._pub_used > self._ping_interval:
+            await self._pub.connection_pool.disconnect()
+            self._pub_generation = self.reconnects
 
     # receiving -----------------------------------------------------------------------------
 
@@ -255,12 +309,12 @@ class RedisBroker:
             try:
                 await self._pump(pubsub)
             except _FAILURES as exc:
-                log.warning("redis broker: lost the subscription to %s on %s (%s); reconnecting",
-                            self.channel, self.url, exc or exc.__class__.__name__)
+                self._outage_starts(f"lost the subscription to {self.channel}", exc)
             except Exception:
                 log.exception("redis broker: the reader failed; reconnecting")
             finally:
                 await _close_pubsub(pubsub)
+            self._notify(False)
             while True:
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, self._max_delay)
@@ -268,12 +322,14 @@ class RedisBroker:
                     pubsub = await self._subscribe()
                     break
                 except _FAILURES as exc:
-                    log.warning("redis broker: cannot resubscribe to %s on %s (%s); retrying",
-                                self.channel, self.url, exc or exc.__class__.__name__)
+                    log.debug("redis broker: cannot resubscribe to %s on %s (%s); retrying",
+                              self.channel, self.url, exc or exc.__class__.__name__)
             self.reconnects += 1
             delay = self._min_delay
-            log.info("redis broker: subscribed to %s again (messages published meanwhile "
-                     "were missed)", self.channel)
+            self._notify(True)
+            self._outage = False
+            log.warning("redis broker: Redis is back: subscribed to %s again (messages "
+                        "published meanwhile were missed; caches dropped)", self.channel)
 
     async def _pump(self, pubsub: PubSub) -> None:
         """Hand messages to the handler until the connection fails. A connection that stays

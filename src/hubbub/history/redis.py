@@ -15,11 +15,6 @@ refresh expiry), so stamps strictly increase per stream across every node, and t
 hold after every append. Appends from one node are batched (one script call runs a batch, in
 call order); each returns once Redis has run it (or raises :class:`HistoryError`).
 :meth:`RedisHistory.take` is one script too: an inbox entry is returned at most once.
-
-Presence for inboxes (:class:`RedisPresence`): is a user connected to any node? Each node
-counts its connections per user in ``<p>:online:<user>`` (a hash, field = node id) and keeps
-``<p>:node:<node id>`` alive while it runs; a node that died stops counting when its key
-expires, so its stale counts are ignored.
 """
 
 from __future__ import annotations
@@ -28,7 +23,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,15 +78,7 @@ return taken
 """
 
 # KEYS: the user's counts. ARGV: the node key prefix. True if a live node counts a connection.
-_ONLINE = """
-local counts = redis.call('HGETALL', KEYS[1])
-for i = 1, #counts, 2 do
-  if tonumber(counts[i + 1]) > 0 and redis.call('EXISTS', ARGV[1] .. counts[i]) == 1 then
-    return 1
-  end
-end
-return 0
-"""
+
 
 
 def _decode(member: bytes) -> tuple[int, bytes]:
@@ -221,68 +207,3 @@ class RedisHistory:
         except _FAILURES as exc:
             log.warning("history: cannot count entries: %s", exc)
         return HistoryStats(streams=streams, entries=entries)
-
-
-class RedisPresence:
-    """Which users hold a connection on some node of the cluster (for user inboxes)."""
-
-    def __init__(self, history: RedisHistory, *, heartbeat: float = 10.0) -> None:
-        self.client = history.client
-        self.prefix = history.prefix
-        self.node_id = uuid.uuid4().hex[:12]
-        self._heartbeat = heartbeat
-        self._online = self.client.register_script(_ONLINE)
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def _node_key(self) -> str:
-        return f"{self.prefix}:node:{self.node_id}"
-
-    def _user_key(self, user_id: str) -> str:
-        return f"{self.prefix}:online:{user_id}"
-
-    async def start(self) -> None:
-        try:
-            await self._beat()
-        except _FAILURES as exc:
-            log.warning("presence: first heartbeat failed (retrying): %s", exc)
-        self._task = asyncio.create_task(self._beat_forever())
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        with contextlib.suppress(*_FAILURES):
-            await self.client.delete(self._node_key)
-
-    async def _beat(self) -> None:
-        await self.client.set(self._node_key, b"1", px=int(self._heartbeat * 3000))
-
-    async def _beat_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._heartbeat)
-            try:
-                await self._beat()
-            except _FAILURES as exc:
-                log.warning("presence: heartbeat failed: %s", exc)
-
-    async def change(self, user_id: str, delta: int) -> None:
-        """Count one more (``delta=1``) or one fewer connection of ``user_id`` here."""
-        key = self._user_key(user_id)
-        try:
-            async with self.client.pipeline(transaction=True) as pipe:
-                pipe.hincrby(key, self.node_id, delta)
-                pipe.expire(key, 24 * 3600)
-                await pipe.execute()
-        except _FAILURES as exc:
-            # Worst case: an offline user's event is not kept for them (as before inboxes).
-            log.warning("presence: cannot count a connection of %r: %s", user_id, exc)
-
-    async def is_online(self, user_id: str) -> bool:
-        try:
-            return bool(await self._online(keys=[self._user_key(user_id)],
-                                           args=[f"{self.prefix}:node:"]))
-        except _FAILURES as exc:
-            log.warning("presence: cannot tell whether %r is online: %s", user_id, exc)
-            return True

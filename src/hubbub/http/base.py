@@ -119,8 +119,9 @@ def endpoint(operation: str, *, status: int = 200, server_only: bool = False,
             if principal.anonymous:
                 principal = replace(principal, address=request.remote or "")
             limits = request.app[RATE_LIMITS_KEY]
-            verdict = limits.hit(operation, platform_of(request, server=principal.server),
-                                 None if principal.server else rate_limit_key(principal))
+            verdict = await limits.hit(
+                operation, platform_of(request, server=principal.server),
+                None if principal.server else rate_limit_key(principal))
             request["ratelimit"] = verdict
             if not verdict.allowed:
                 raise limits.refusal(operation, verdict)

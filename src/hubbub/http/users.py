@@ -40,7 +40,7 @@ async def partial_update_users(call: Call) -> dict[str, Any]:
 @endpoint("QueryUsers", payload=QueryUsersRequest)
 async def query_users(call: Call) -> dict[str, Any]:
     request = call.data
-    return await users.query_users(call.ctx, call.principal, request)
+    return await users.query_users(call.ctx, call.principal, request, call.connection_id)
 
 
 @routes.delete("/users/{user_id}")

@@ -10,11 +10,18 @@ from hubbub.auth import Principal
 from hubbub.core.models import User, parse_time, utcnow
 from hubbub.core.validation import is_reserved_user_id
 from hubbub.service.context import Context
+from hubbub.service.reload import fresh
 
 
 async def authenticate(ctx: Context, api_key: str | None, token: str | None,
                        auth_type: str | None) -> Principal:
-    """Who the request acts as. Unknown key first: nothing else happens for a wrong app."""
+    """Who the request acts as. Unknown key first: nothing else happens for a wrong app.
+
+    The app's settings are brought up to date first (:func:`~hubbub.service.reload.fresh`), so a change
+    made through any process holds for this request. A verified token is cached by its
+    string; its times (exp, nbf) are checked again on every use, and revocation always runs
+    against the current app settings and user."""
+    await fresh(ctx)
     assert ctx.app is not None
     if not api_key or not secrets.compare_digest(api_key, ctx.app.api_key):
         raise errors.BadApiKey(f'api_key not valid, api_key "{api_key or ""}" not found')
@@ -23,9 +30,7 @@ async def authenticate(ctx: Context, api_key: str | None, token: str | None,
     if not token:
         raise errors.AuthError(
             "missing authentication token: the Authorization header must carry a JWT")
-    principal = auth.verify_token(
-        token, ctx.app.api_secret, api_key=ctx.app.api_key,
-        allow_dev_tokens=bool(ctx.app_settings.get("disable_auth_checks")))
+    principal = _verified(ctx, token)
     user_cutoff = None
     if principal.user_id is not None:
         if is_reserved_user_id(principal.user_id):
@@ -41,6 +46,21 @@ async def authenticate(ctx: Context, api_key: str | None, token: str | None,
         principal,
         app_revoked_before=parse_time(ctx.app_settings.get("revoke_tokens_issued_before")),
         user_revoked_before=user_cutoff)
+    return principal
+
+
+def _verified(ctx: Context, token: str) -> Principal:
+    assert ctx.app is not None
+    allow_dev = bool(ctx.app_settings.get("disable_auth_checks"))
+    hit, cached = ctx.caches.tokens.get(token)
+    if hit and isinstance(cached, Principal):
+        auth.check_times(cached)
+        # A dev token is valid only while the app allows them.
+        if not cached.dev or allow_dev:
+            return cached  # type: ignore[no-any-return]
+    principal = auth.verify_token(token, ctx.app.api_secret, api_key=ctx.app.api_key,
+                                  allow_dev_tokens=allow_dev)
+    ctx.caches.tokens.put(token, principal)
     return principal
 
 

@@ -20,7 +20,7 @@ async def channel_state(ctx: Context, channel: Channel, ct: ChannelType, acting:
     user_ids = [m.user_id for m in members]
     if channel.created_by_id:
         user_ids.append(channel.created_by_id)
-    watcher_ids = ctx.hub.watching_users(channel.cid)
+    watcher_count, watcher_ids = await ctx.presence.watchers(channel.cid)
     users = await ctx.users.get(user_ids + watcher_ids)
     membership = next((m for m in members if acting and m.user_id == acting.id), None)
     wire = channel_wire(ctx, channel, ct, users, len(members), acting, membership)
@@ -30,7 +30,7 @@ async def channel_state(ctx: Context, channel: Channel, ct: ChannelType, acting:
         "members": member_list(ctx, page, users),
         "messages": [], "pinned_messages": [], "pending_messages": [], "read": [],
         "threads": [], "hidden": False,
-        "watcher_count": ctx.hub.watcher_count(channel.cid),
+        "watcher_count": watcher_count,
         "watchers": [ctx.user_wire(users[u]) for u in watcher_ids if u in users],
         "membership": (membership.to_wire(users.get(membership.user_id), online=True)
                        if membership else None),
@@ -38,7 +38,7 @@ async def channel_state(ctx: Context, channel: Channel, ct: ChannelType, acting:
 
 
 def member_list(ctx: Context, members: list[Member], users: dict[str, User]) -> list[Any]:
-    return [m.to_wire(users.get(m.user_id), online=ctx.hub.is_online(m.user_id))
+    return [m.to_wire(users.get(m.user_id), online=ctx.presence.is_online(m.user_id))
             for m in members]
 
 

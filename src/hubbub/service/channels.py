@@ -21,7 +21,7 @@ from hubbub.schemas import (
     QueryMembersRequest,
     UpdateChannelRequest,
 )
-from hubbub.service import access, tasks, watching
+from hubbub.service import access, presence, tasks, watching
 from hubbub.service.authentication import acting_user
 from hubbub.service.channel_state import channel_state, channel_wire, member_list
 from hubbub.service.context import Context
@@ -161,8 +161,17 @@ async def get_or_create_channel(ctx: Context, principal: Principal, channel_type
                                  principal.address)
     limit = request.members.limit if request.members else 100
     offset = request.members.offset if request.members else 0
-    return await channel_state(ctx, channel, ct, acting, member_limit=limit,
-                               member_offset=offset)
+    state = await channel_state(ctx, channel, ct, acting, member_limit=limit,
+                                member_offset=offset)
+    if request.presence and acting is not None:
+        await presence.subscribe(ctx, acting, connection_id, _people(state))
+    return state
+
+
+def _people(state: dict[str, Any]) -> list[str]:
+    """The members and watchers of a channel state (whose presence a client follows)."""
+    return list(dict.fromkeys([m["user_id"] for m in state["members"]]
+                              + [w["id"] for w in state["watchers"]]))
 
 
 async def update_channel(ctx: Context, principal: Principal, channel_type: str,
@@ -391,6 +400,9 @@ async def query_channels(ctx: Context, principal: Principal, request: QueryChann
                                  principal.address)
         out.append(await channel_state(ctx, channel, ct, acting,
                                        member_limit=request.member_limit or 100))
+    if request.presence and acting is not None:
+        await presence.subscribe(ctx, acting, connection_id,
+                                 [u for state in out for u in _people(state)])
     return {"channels": out}
 
 

@@ -13,7 +13,7 @@ from hubbub import auth, errors
 from hubbub.auth import Principal
 from hubbub.core.models import USER_PROTECTED, User, parse_time, utcnow
 from hubbub.hub import Connection
-from hubbub.service import inbox
+from hubbub.service import presence
 from hubbub.service.context import Context
 from hubbub.service.users import SELF_UPDATE_KEEPS, user_from_object
 from hubbub.service.watching import after_unwatch
@@ -67,7 +67,9 @@ async def check_still_allowed(ctx: Context, principal: Principal) -> None:
     by another process must be seen even before its invalidation arrives here."""
     if principal.anonymous or principal.user_id is None:
         return
-    user = (await ctx.storage.get_users([principal.user_id])).get(principal.user_id)
+    # The storage under the caches (``CachedStorage.inner``): not a cached copy.
+    storage = getattr(ctx.storage, "inner", ctx.storage)
+    user = (await storage.get_users([principal.user_id])).get(principal.user_id)
     if user is not None and user.deleted_at:
         raise errors.UserDeleted(f"the user {user.id} was deleted")
     if user is not None and user.deactivated_at:
@@ -78,21 +80,25 @@ async def check_still_allowed(ctx: Context, principal: Principal) -> None:
         user_revoked_before=parse_time(user.revoke_tokens_issued_before) if user else None)
 
 
-async def register(ctx: Context, conn: Connection) -> None:
+async def register(ctx: Context, conn: Connection, user: User | None = None) -> None:
+    """The connection receives events from now on, and counts as connected and online
+    everywhere (announced to presence subscribers if it is the user's first anywhere).
+    Recorded before the handshake frame goes out: once a client is greeted, every node
+    counts it (user inboxes, watchers, ``online``)."""
     ctx.hub.add(conn)
-    if not conn.anonymous:
-        await inbox.opened(ctx, conn.user_id)
+    await presence.came_online(ctx, conn, user)
 
 
 async def unregister(ctx: Context, conn: Connection) -> None:
-    """Forget ``conn``: its watches end (announced), its user's ``last_active`` is noted."""
+    """Forget ``conn``: its watches end (announced), its user's ``last_active`` is noted,
+    and it leaves the cluster-wide presence."""
     if not conn.anonymous:
         now = utcnow()
         ctx.users.touch(conn.user_id, now)
         ctx.activity.note(conn.user_id, now)
-        await inbox.closed(ctx, conn.user_id)
     for cid in ctx.hub.remove(conn):
-        await after_unwatch(ctx, conn.user_id, cid)
+        await after_unwatch(ctx, conn, cid)
+    await presence.went_offline(ctx, conn)
 
 
 #: Health checks go out in slices at least this far apart (one slice per hub slot).

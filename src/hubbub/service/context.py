@@ -2,9 +2,10 @@
 
 The context holds the edges (settings, storage, broker, the hub of this process's connections)
 and the small state that is read on every request and therefore kept in memory: the app and its
-settings, the channel types, the custom roles and the user cache. Each is written through: a use
-case that changes one saves it to storage and replaces it here, so this process never serves a
-stale value after its own write.
+settings, the channel types, the custom roles, and the caches of users, channels and
+memberships (:mod:`hubbub.caches`). Each is written through: a use case that changes one saves it
+to storage and replaces it here, so this process never serves a stale value after its own write;
+the storage facade then tells every other process (see :mod:`hubbub.caches`).
 """
 
 from __future__ import annotations
@@ -12,22 +13,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hubbub import errors
 from hubbub.broker import Broker
+from hubbub.caches import Caches
 from hubbub.config import Settings
 from hubbub.core import permissions
 from hubbub.core.models import App, ChannelType, Command, User
 from hubbub.history import History
 from hubbub.hub import Hub
+from hubbub.presence import Presence
 from hubbub.service.activity import ActivityRecorder
 from hubbub.storage.base import Storage
-from hubbub.usercache import UserCache
+from hubbub.storage.cached import Users
 from hubbub.webhooks.sender import WebhookSender
-
-if TYPE_CHECKING:
-    from hubbub.history.redis import RedisPresence
 
 BUILTIN_ROLES = frozenset(permissions.BUILTIN_USER_ROLES) | frozenset(
     permissions.BUILTIN_CHANNEL_ROLES)
@@ -39,7 +39,9 @@ class Context:
     storage: Storage
     broker: Broker
     hub: Hub
-    users: UserCache
+    users: Users
+    caches: Caches
+    presence: Presence
     #: ``last_active`` notes, stored behind in batches.
     activity: ActivityRecorder
     app: App | None = None
@@ -54,12 +56,11 @@ class Context:
     #: garbage-collected mid-flight.
     background: set[asyncio.Task[None]] = field(default_factory=set)
     health_task: asyncio.Task[None] | None = None
+    #: The settings reload in flight, if any (concurrent requests wait for the same one).
+    reloading: asyncio.Task[None] | None = None
     activity_task: asyncio.Task[None] | None = None
     #: Recent events for ``/sync`` (None: history is switched off).
     history: History | None = None
-    #: Whether a user is connected to any node, for inboxes (None: this process's hub
-    #: knows every connection). See ``service.inbox.is_connected``.
-    presence: RedisPresence | None = None
 
     @property
     def app_settings(self) -> dict[str, Any]:
@@ -76,7 +77,7 @@ class Context:
         return role in BUILTIN_ROLES or role in self.custom_roles
 
     def user_wire(self, user: User) -> dict[str, Any]:
-        return user.to_wire(online=self.hub.is_online(user.id))
+        return user.to_wire(online=self.presence.is_online(user.id))
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` as a task of its own (from synchronous broker handlers)."""

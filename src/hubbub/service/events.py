@@ -11,7 +11,7 @@ import orjson
 
 from hubbub import errors
 from hubbub.auth import Principal
-from hubbub.broker import Delivery
+from hubbub.broker import BrokerError, Delivery
 from hubbub.core import events, permissions
 from hubbub.core.models import Channel, User, utcnow
 from hubbub.history import History, HistoryError, stream_name
@@ -26,23 +26,40 @@ from hubbub.webhooks.outbox import deliveries_for
 log = logging.getLogger(__name__)
 
 
-async def emit(ctx: Context, scope: Literal["channel", "user"], key: str,
-               event: dict[str, Any]) -> None:
-    """Record ``event`` in history; encode it once; store its webhook copies; then hand it
-    to the broker.
+async def emit(ctx: Context, scope: Literal["channel", "user", "presence"], key: str,
+               event: dict[str, Any], *, local_fallback: bool = False) -> None:
+    """Record ``event`` in history; encode it once; hand it to the broker; then store its
+    webhook copies.
 
     History first: a channel event (but the momentary ones, ``events.NOT_KEPT``) and a user
     custom event for a user with no connection are recorded, and the history sets ``created_at``
     (strictly increasing per channel or inbox, a cursor for ``/sync``); ``event`` is updated
     in place, so the caller's answer shows the same time. Recording before publishing means
     a client that watches, then syncs, finds every event either live or in history.
+    Presence events are neither recorded nor copied to webhooks.
 
     The copies are committed before this returns, so an API call that answers 2xx has
     made its webhook copies durable: they survive a crash that happens after it.
+
+    When the broker cannot take the event (Redis is down), what happens depends on who
+    asked for it. An event a caller sent (the default) is refused as a whole: 503
+    (:class:`errors.Unavailable`, retryable), delivered to nobody, no webhook copy. An event
+    the server makes on its own (``local_fallback``: watching and presence announcements)
+    still reaches this node's connections, and gets its webhook copies.
     """
-    if ctx.history is not None:
+    if ctx.history is not None and scope != "presence":
         await _record(ctx, ctx.history, scope, key, event)
     data = orjson.dumps(event)
+    message = Delivery(scope, key, data)
+    try:
+        await ctx.broker.publish(message)
+    except BrokerError as exc:
+        if not local_fallback:
+            raise errors.Unavailable(
+                "the event broker is unavailable; nothing was sent, retry the call") from exc
+        ctx.hub.handle(message)
+    if scope == "presence":
+        return
     copies = deliveries_for(ctx.app_settings, event["type"], data,
                             user_event=scope == "user",
                             default_timeout=ctx.settings.webhook_timeout)
@@ -50,7 +67,6 @@ async def emit(ctx: Context, scope: Literal["channel", "user"], key: str,
         await ctx.storage.enqueue_webhooks(copies)
         if ctx.webhooks is not None:
             ctx.webhooks.notify()
-    await ctx.broker.publish(Delivery(scope, key, data))
 
 
 async def _record(ctx: Context, history: History, scope: Literal["channel", "user"],

@@ -12,21 +12,9 @@ from hubbub.service.context import Context
 
 
 async def is_connected(ctx: Context, user_id: str) -> bool:
-    """True if ``user_id`` holds a connection on this node or (cluster) on any live node."""
+    """True if ``user_id`` holds a connection on this node or (cluster) on any live node:
+    asked of the cluster-wide presence registry (:mod:`hubbub.presence`), which every
+    connection joins when it registers and leaves when it unregisters."""
     if ctx.hub.is_online(user_id):
         return True
-    if ctx.presence is not None:
-        return await ctx.presence.is_online(user_id)
-    return False
-
-
-async def opened(ctx: Context, user_id: str) -> None:
-    """A connection of ``user_id`` was registered here."""
-    if ctx.presence is not None:
-        await ctx.presence.change(user_id, 1)
-
-
-async def closed(ctx: Context, user_id: str) -> None:
-    """A connection of ``user_id`` was unregistered here."""
-    if ctx.presence is not None:
-        await ctx.presence.change(user_id, -1)
+    return await ctx.presence.connected_anywhere(user_id)

@@ -7,16 +7,19 @@ import logging
 import secrets
 
 from hubbub.broker import Broker
+from hubbub.caches import INVALIDATE, Caches
 from hubbub.config import Settings
 from hubbub.core import defaults, permissions
 from hubbub.core.models import App, ChannelType, utcnow
 from hubbub.history import create_history
 from hubbub.hub import Hub
-from hubbub.service import commands, connections, watching
+from hubbub.presence import create_presence
+from hubbub.service import commands, connections, presence, watching
 from hubbub.service.activity import ActivityRecorder
 from hubbub.service.context import Context
+from hubbub.service.reload import load_settings
 from hubbub.storage.base import Storage, StorageError
-from hubbub.usercache import UserCache
+from hubbub.storage.cached import CachedStorage, Users
 from hubbub.webhooks.sender import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -25,27 +28,29 @@ log = logging.getLogger(__name__)
 def create_context(settings: Settings, storage: Storage, broker: Broker) -> Context:
     hub = Hub(write_limit=settings.ws_write_buffer_bytes,
               health_slots=connections.health_slots(settings.health_check_interval))
-    ctx = Context(settings=settings, storage=storage, broker=broker, hub=hub,
-                  users=UserCache(storage, broker),
+    caches = Caches(broker, size=settings.cache_size, ttl=settings.cache_ttl)
+    cached = CachedStorage(storage, caches)
+    ctx = Context(settings=settings, storage=cached, broker=broker,  # type: ignore[arg-type]
+                  hub=hub, users=Users(cached), caches=caches,
+                  presence=create_presence(settings.broker_url, caches.node,
+                                           ttl=settings.presence_ttl),
                   activity=ActivityRecorder(
-                      storage, interval=settings.last_active_flush_interval))
+                      cached,  # type: ignore[arg-type]
+                      interval=settings.last_active_flush_interval))
+    # Another process wrote something this one caches: drop it here too (this process's
+    # own writes go through the caches).
+    hub.control_handlers[INVALIDATE] = caches.handle
     ctx.history = create_history(settings.broker_url, size=settings.history_size,
                                  ttl=settings.history_ttl)
-    if ctx.history is not None and broker.distributed:
-        from hubbub.history.redis import RedisHistory, RedisPresence
-
-        if isinstance(ctx.history, RedisHistory):
-            ctx.presence = RedisPresence(ctx.history)
-    # Another process changed users: drop them here too (this process's own writes go
-    # through the cache).
-    hub.control_handlers["invalidate_users"] = lambda args: ctx.users.forget(
-        list(args.get("ids", [])))
     # A watch or stop-watching request that reached another process for a connection of
     # this one.
     hub.control_handlers["watch"] = lambda args: watching.remote_watch(ctx, args, True)
     hub.control_handlers["unwatch"] = lambda args: watching.remote_watch(ctx, args, False)
     # Another process changed the custom commands.
     hub.control_handlers["commands_changed"] = lambda args: ctx.spawn(commands.reload(ctx))
+    hub.control_handlers["presence_subscribe"] = lambda args: presence.remote_subscribe(
+        ctx, args)
+    hub.control_handlers["online"] = lambda args: presence.remote_online(ctx, args)
     # A member was removed from a channel: its connections here stop watching it.
     hub.control_handlers["unwatch_user"] = lambda args: watching.remote_unwatch_user(ctx, args)
     return ctx
@@ -70,7 +75,6 @@ async def start(ctx: Context) -> None:
         raise SystemExit(
             "the database already holds an app with other credentials; start without "
             "--api-key/--api-secret, or with the stored ones, or use another database")
-    ctx.app = app
     stored_types = {ct.name: ct for ct in await storage.list_channel_types()}
     for name in defaults.BUILTIN_TYPES:
         if name not in stored_types:
@@ -80,21 +84,27 @@ async def start(ctx: Context) -> None:
                              commands=list(defaults.ALL_COMMANDS), created_at=now,
                              updated_at=now, builtin=True)
             await storage.save_channel_type(ct)
-            stored_types[name] = ct
-    ctx.channel_types = stored_types
-    ctx.custom_roles = {r["name"] for r in await storage.list_roles()}
-    await commands.reload(ctx)
-    await ctx.broker.start(ctx.hub.handle)
+    await load_settings(ctx)
+    await ctx.broker.start(ctx.hub.handle, on_state=lambda up: broker_state(ctx, up))
+    await ctx.presence.start(lambda user_id, online: ctx.spawn(
+        presence.announce(ctx, user_id, online, None)))
     if ctx.history is not None:
         await ctx.history.start()
-    if ctx.presence is not None:
-        await ctx.presence.start()
     ctx.webhooks = WebhookSender(
         storage, api_key=app.api_key, api_secret=app.api_secret,
         concurrency=settings.webhook_concurrency, horizon=settings.webhook_horizon)
     await ctx.webhooks.start()
     ctx.health_task = asyncio.create_task(connections.health_checks(ctx))
     ctx.activity_task = asyncio.create_task(ctx.activity.run())
+
+
+def broker_state(ctx: Context, connected: bool) -> None:
+    """The broker lost or regained its subscription: whatever is cached may have missed an
+    invalidation (dropped, and not trusted until it is back); once back, this node's presence
+    entries are registered again (a restarted Redis has lost them)."""
+    ctx.caches.broker_state(connected)
+    if connected:
+        ctx.spawn(ctx.presence.resync())
 
 
 async def stop(ctx: Context) -> None:
@@ -110,9 +120,8 @@ async def stop(ctx: Context) -> None:
         log.warning("last_active not stored at shutdown: %s", exc)
     if ctx.webhooks is not None:
         await ctx.webhooks.stop()
+    await ctx.presence.close()
     await ctx.broker.close()
-    if ctx.presence is not None:
-        await ctx.presence.close()
     if ctx.history is not None:
         await ctx.history.close()
     await ctx.storage.close()

@@ -193,8 +193,14 @@ def _apply_set(ctx: Context, user: User, to_set: dict[str, Any]) -> None:
     user.data.update(to_set)
 
 
-async def query_users(ctx: Context, principal: Principal,
-                      request: QueryUsersRequest) -> dict[str, Any]:
+async def query_users(ctx: Context, principal: Principal, request: QueryUsersRequest,
+                      connection_id: str | None = None) -> dict[str, Any]:
+    """With ``presence: true`` (client-side, with the caller's ``connection_id``) the
+    connection is sent the presence changes of the users found."""
+    acting = None
+    if principal.client_side:
+        acting = await acting_user(ctx, principal)
+        access.authorize_app(ctx, acting, permissions.SEARCH_USER)
     # Deleted (and, unless asked for, deactivated) users are left out in the query itself,
     # so that limit and offset count only the users that can be returned; so are, client-side
     # in a multi-tenant app, the users who share no team with the caller.
@@ -202,14 +208,16 @@ async def query_users(ctx: Context, principal: Principal,
     if not request.include_deactivated_users:
         hidden["deactivated_at"] = {"$exists": False}
     scope = [hidden]
-    if principal.client_side:
-        acting = await acting_user(ctx, principal)
-        access.authorize_app(ctx, acting, permissions.SEARCH_USER)
+    if acting is not None:
         scope += [f for f in [access.visible_users(ctx, acting)] if f]
     # Stream's default order is newest first.
     sort = request.sort or [{"field": "created_at", "direction": -1}]
     found = await ctx.storage.query_users({"$and": [request.filter_conditions, *scope]},
                                           sort, request.limit, request.offset)
+    if request.presence and acting is not None:
+        from hubbub.service import presence  # imports events, which imports this module
+
+        await presence.subscribe(ctx, acting, connection_id, [u.id for u in found])
     return {"users": [ctx.user_wire(u) for u in found]}
 
 

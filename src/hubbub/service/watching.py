@@ -65,11 +65,13 @@ async def watch(ctx: Context, acting: User, channel: Channel, ct: ChannelType,
 
 async def _watch_here(ctx: Context, conn: Connection, cid: str, user: User | None) -> None:
     """Subscribe a connection of this process; the user's first watch of the channel
-    tells the watchers (``user.watching.start``) when the type has connect events."""
-    first = not ctx.hub.is_user_watching(cid, conn.user_id)
+    anywhere in the cluster tells the watchers (``user.watching.start``, with the
+    cluster-wide ``watcher_count``) when the type has connect events."""
+    if not ctx.hub.watch(conn, cid):
+        return
+    first = await ctx.presence.watch(cid, conn.id, conn.user_id)
     ct = ctx.channel_types.get(cid.partition(":")[0])
-    if ctx.hub.watch(conn, cid) and first and ct is not None and ct.feature(
-            "connect_events"):
+    if first and ct is not None and ct.feature("connect_events"):
         if user is None:
             user = await ctx.users.get_one(conn.user_id)
         await _announce(ctx, "user.watching.start", cid, conn.user_id, user)
@@ -78,10 +80,14 @@ async def _watch_here(ctx: Context, conn: Connection, cid: str, user: User | Non
 async def _announce(ctx: Context, event_type: str, cid: str, user_id: str,
                     user: User | None) -> None:
     channel_type, _, channel_id = cid.partition(":")
+    count, _ = await ctx.presence.watchers(cid)
+    # Made by the server, not asked for: during a broker outage it still reaches this
+    # node's watchers, and never fails the watch request.
     await emit(ctx, "channel", cid, events.channel_event(
-        event_type, {"watcher_count": ctx.hub.watcher_count(cid)},
+        event_type, {"watcher_count": count},
         channel_type=channel_type, channel_id=channel_id,
-        user=ctx.user_wire(user) if user else {"id": user_id}, created_at=utcnow()))
+        user=ctx.user_wire(user) if user else {"id": user_id}, created_at=utcnow()),
+        local_fallback=True)
 
 
 def remote_watch(ctx: Context, args: dict[str, Any], watching: bool) -> None:
@@ -98,7 +104,7 @@ def remote_watch(ctx: Context, args: dict[str, Any], watching: bool) -> None:
             return  # past the cap: the request was answered elsewhere; nothing to subscribe
         ctx.spawn(_watch_here(ctx, conn, cid, None))
     elif ctx.hub.unwatch(conn, cid):
-        ctx.spawn(after_unwatch(ctx, conn.user_id, cid))
+        ctx.spawn(after_unwatch(ctx, conn, cid))
 
 
 async def stop_watching(ctx: Context, principal: Principal, channel_type: str, channel_id: str,
@@ -117,29 +123,39 @@ async def stop_watching(ctx: Context, principal: Principal, channel_type: str, c
     if not _owns(acting.id, acting.role == "anonymous", conn, principal.address):
         raise errors.InputError("connection_id does not belong to the requesting user")
     if ctx.hub.unwatch(conn, cid):
-        await after_unwatch(ctx, acting.id, cid)
+        await after_unwatch(ctx, conn, cid)
     return {}
 
 
-async def after_unwatch(ctx: Context, user_id: str, cid: str) -> None:
-    """The user's last connection stopped watching: ``user.watching.stop`` when the type has
-    connect events."""
+async def after_unwatch(ctx: Context, conn: Connection, cid: str) -> None:
+    """A connection of this process stopped watching: if it was the user's last one
+    anywhere, ``user.watching.stop`` when the type has connect events."""
+    last = await ctx.presence.unwatch(cid, conn.id, conn.user_id)
     ct = ctx.channel_types.get(cid.partition(":")[0])
-    if ct is None or not ct.feature("connect_events"):
+    if not last or ct is None or not ct.feature("connect_events"):
         return
-    if ctx.hub.is_user_watching(cid, user_id):
-        return
-    await _announce(ctx, "user.watching.stop", cid, user_id, await ctx.users.get_one(user_id))
+    await _announce(ctx, "user.watching.stop", cid, conn.user_id,
+                    await ctx.users.get_one(conn.user_id))
 
 
 def remote_unwatch_user(ctx: Context, args: dict[str, Any]) -> None:
     """The broker's ``unwatch_user`` handler (a member was removed from a channel): every
     connection of that user on this node stops watching it at once."""
     cid, user_id = args.get("cid"), args.get("user_id")
-    if isinstance(cid, str) and isinstance(user_id, str) and ctx.hub.unwatch_user(cid, user_id):
-        ctx.spawn(after_unwatch(ctx, user_id, cid))
+    if not isinstance(cid, str) or not isinstance(user_id, str):
+        return
+    for conn in list(ctx.hub.by_user.get(user_id, {}).values()):
+        if ctx.hub.unwatch(conn, cid):
+            # Each leaves the cluster-wide presence; the last one announces the stop.
+            ctx.spawn(after_unwatch(ctx, conn, cid))
 
 
 def unwatch_everyone(ctx: Context, cid: str) -> None:
+    """The channel is gone: nobody here watches it any more (nothing is announced)."""
     for conn in list(ctx.hub.watchers.get(cid, {}).values()):
         ctx.hub.unwatch(conn, cid)
+        ctx.spawn(_forget_watch(ctx, conn, cid))
+
+
+async def _forget_watch(ctx: Context, conn: Connection, cid: str) -> None:
+    await ctx.presence.unwatch(cid, conn.id, conn.user_id)

@@ -108,7 +108,8 @@ async def _open(request: web.Request, ws: web.WebSocketResponse, started: float,
                 claimed != principal.user_id):
             raise errors.NotAllowed("user_id does not match the token's user_id")
         limits = request.app[RATE_LIMITS_KEY]
-        if not limits.hit("Connect", platform_of(request, server=False), None).allowed:
+        if not (await limits.hit("Connect", platform_of(request, server=False),
+                                 None)).allowed:
             raise errors.RateLimited("too many connections opened to this app; retry later")
         # The connection limits are reserved here, before the next await, and held until
         # the socket is gone: concurrent connects cannot all pass a check made earlier.
@@ -137,9 +138,10 @@ async def _open(request: web.Request, ws: web.WebSocketResponse, started: float,
     # Registered first, then checked again: a deactivation, deletion or revocation that
     # committed during the awaited work above is seen by this check, and one that commits
     # after registration reaches the connection through the broker.
-    await connections.register(ctx, conn)
     greeted = False
     try:
+        # Inside the try: a cancellation during registration still unregisters.
+        await connections.register(ctx, conn, user)
         try:
             await connections.check_still_allowed(ctx, principal)
         except errors.HubbubError as exc:

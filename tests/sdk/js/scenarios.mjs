@@ -602,6 +602,38 @@ export async function multiTenant(ctx) {
 }
 
 /**
+ * Presence, as an application subscribes to it: queryUsers(..., {presence: true}) and
+ * channel.watch({presence: true}) make the watcher's connection receive
+ * user.presence.changed when the subject's first connection opens and its last one closes.
+ * args: {watcher, subject, member, channelType, channelId}  (watcher and member are members)
+ */
+export async function presence(ctx) {
+  const { watcher, subject, member, channelType, channelId } = ctx.args;
+  const { client: w } = await ctx.connect(watcher);
+  const rec = ctx.record(w, 'user.presence.changed', `${watcher} presence`);
+  const found = await w.queryUsers({ id: { $in: [subject] } }, {}, { presence: true });
+  equal(found.users.length, 1, 'queryUsers finds the subject');
+  equal(found.users[0].online, false, 'the subject is offline before it connects');
+
+  const { client: s } = await ctx.connect(subject);
+  const online = await rec.waitFor((e) => e.user?.id === subject && e.user.online, undefined,
+    'subject online');
+  const onlineInState = w.state.users[subject]?.online;
+  await s.disconnectUser(1000);
+  const offline = await rec.waitFor((e) => e.user?.id === subject && !e.user.online, undefined,
+    'subject offline');
+
+  const channel = w.channel(channelType, channelId);
+  await channel.watch({ presence: true });
+  const { client: m } = await ctx.connect(member);
+  const memberOnline = await rec.waitFor((e) => e.user?.id === member && e.user.online,
+    undefined, 'member online');
+  await m.disconnectUser(1000);
+  await ctx.close();
+  return { online, offline, onlineInState, memberOnline };
+}
+
+/**
  * Watchers of a channel record a burst of `total` events the caller sends after ready
  * (server-side, from concurrent senders, so the server coalesces frames per socket).
  * args: {channelType, channelId, watchers: [..], total}. Returns, per watcher, the [s, n] of
