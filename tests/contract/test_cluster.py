@@ -11,7 +11,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +22,7 @@ from stream_chat.base.exceptions import StreamAPIException
 from hubbub.client import HubbubClient, HubbubClientError
 from tests.conftest import API_KEY, API_SECRET, Server, uid
 from tests.contract.conftest import MakeDatabase
+from tests.contract.nodes import start_nodes, stop_nodes
 
 EVENT_TIMEOUT = 5.0
 
@@ -33,18 +33,11 @@ def cluster(make_pg_database: MakeDatabase) -> Iterator[tuple[Server, Server]]:
     the app, the other waits and finds them), on a Redis channel of this module's own."""
     database_url = make_pg_database()
     broker_url = f"redis://127.0.0.1:6379/0?prefix=hubbub-test-{uuid.uuid4().hex[:10]}"
-    nodes = [Server(database_url=database_url, env={"HUBBUB_BROKER_URL": broker_url})
-             for _ in range(2)]
+    nodes = start_nodes(2, database_url, {"HUBBUB_BROKER_URL": broker_url})
     try:
-        with ThreadPoolExecutor(2) as pool:
-            for started in [pool.submit(node.start) for node in nodes]:
-                started.result()
         yield nodes[0], nodes[1]
     finally:
-        for node in nodes:
-            node.stop()
-            if node.log_path is not None:
-                node.log_path.unlink(missing_ok=True)
+        stop_nodes(nodes)
 
 
 @pytest.fixture(scope="module")

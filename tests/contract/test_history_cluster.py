@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from stream_chat import StreamChat
@@ -14,6 +13,7 @@ from stream_chat import StreamChat
 from hubbub.client import HubbubClient
 from tests.conftest import API_KEY, API_SECRET, Server, uid
 from tests.contract.conftest import MakeDatabase
+from tests.contract.nodes import start_nodes, stop_nodes
 from tests.sdk.test_js_sdk import JS_DIR, NODE, make_channel, run_scenario
 
 
@@ -21,18 +21,11 @@ from tests.sdk.test_js_sdk import JS_DIR, NODE, make_channel, run_scenario
 def nodes(make_pg_database: MakeDatabase) -> Iterator[tuple[Server, Server]]:
     database_url = make_pg_database()
     broker_url = f"redis://127.0.0.1:6379/0?prefix=hubbub-test-{uuid.uuid4().hex[:10]}"
-    pair = [Server(database_url=database_url, env={"HUBBUB_BROKER_URL": broker_url})
-            for _ in range(2)]
+    pair = start_nodes(2, database_url, {"HUBBUB_BROKER_URL": broker_url})
     try:
-        with ThreadPoolExecutor(2) as pool:
-            for started in [pool.submit(node.start) for node in pair]:
-                started.result()
         yield pair[0], pair[1]
     finally:
-        for node in pair:
-            node.stop()
-            if node.log_path is not None:
-                node.log_path.unlink(missing_ok=True)
+        stop_nodes(pair)
 
 
 @pytest.mark.skipif(NODE is None or not (JS_DIR / "node_modules" / "stream-chat").is_dir(),
