@@ -53,8 +53,18 @@ def render_error(request: web.Request, exc: errors.HubbubError, started: float) 
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure leaves as Stream's error body; a client's mistake is never a 500."""
+def error_middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    """Every failure leaves as Stream's error body; a client's mistake is never a 500.
+
+    Not a coroutine itself: the WebSocket handler, which reports its own errors as frames,
+    is handed back as it is, so an open connection does not hold this frame (a few hundred
+    bytes per socket, for as long as the socket lives)."""
+    if request.match_info.handler is connect.handle:
+        return handler(request)
+    return _guarded(request, handler)
+
+
+async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     if request.method == "OPTIONS":
         return web.Response(status=204, headers=CORS_HEADERS)
@@ -88,7 +98,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 async def _on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    if request.path == "/connect" or request.path.startswith("/dashboard"):
+    # WebSocket first: ``request.path`` would stay cached on each open connection's request.
+    if isinstance(response, web.WebSocketResponse) or request.path.startswith("/dashboard"):
         # The dashboard is same-origin only: no CORS, and no API rate-limit headers.
         return
     response.headers.update({"Access-Control-Allow-Origin": "*"})

@@ -71,7 +71,9 @@ def serve_one(settings: Settings, *, reuse_port: bool = False) -> None:
         pass
     try:
         web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                    access_log_class=AccessLogger, shutdown_timeout=5,
+                    access_log_class=AccessLogger,
+                    access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
+                    shutdown_timeout=5,
                     reuse_port=reuse_port or None,
                     print=lambda msg: print(msg.replace("(Press CTRL+C to quit)", "").strip(),
                                             flush=True))

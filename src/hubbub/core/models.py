@@ -6,14 +6,38 @@ legacy API does; the built-in names are reserved so custom data can never shadow
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def utcnow() -> str:
-    """Now as Stream writes timestamps: RFC 3339, UTC, fractional seconds. Sorts as text."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Now as Stream writes timestamps: RFC 3339, UTC, microseconds. Sorts as text."""
+    # isoformat is several times faster than strftime, and this runs once per event.
+    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def clone(obj: T, **changes: Any) -> T:
+    """A shallow copy of a slotted dataclass (frozen or not) with ``changes`` applied.
+
+    What :func:`dataclasses.replace` does for classes without ``__post_init__`` or init-only
+    fields (all of ours), without its introspection on every call: the caches hand out a
+    copy on every read, so this is on the hot path of every request."""
+    cls: type[Any] = type(obj)
+    new = object.__new__(cls)
+    for name in _field_names(cls):
+        object.__setattr__(new, name, getattr(obj, name))
+    for name, value in changes.items():
+        object.__setattr__(new, name, value)
+    return new
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from hubbub import errors
 from hubbub.auth import Principal
 from hubbub.config import Settings
+from hubbub.core.models import clone
 from hubbub.ratelimit import RateLimits, platform_of
 from hubbub.schemas import check_depth, parse
 from hubbub.service import Context
@@ -117,7 +118,7 @@ def endpoint(operation: str, *, status: int = 200, server_only: bool = False,
                 ctx, request.query.get("api_key"), request.headers.get("Authorization"),
                 request.headers.get("stream-auth-type"))
             if principal.anonymous:
-                principal = replace(principal, address=request.remote or "")
+                principal = clone(principal, address=request.remote or "")
             limits = request.app[RATE_LIMITS_KEY]
             verdict = await limits.hit(
                 operation, platform_of(request, server=principal.server),

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import replace
 
 from hubbub import auth, errors
 from hubbub.auth import Principal
-from hubbub.core.models import User, parse_time, utcnow
+from hubbub.core.models import User, clone, parse_time, utcnow
 from hubbub.core.validation import is_reserved_user_id
 from hubbub.service.context import Context
 from hubbub.service.reload import fresh
@@ -41,7 +40,7 @@ async def authenticate(ctx: Context, api_key: str | None, token: str | None,
             # A soft-deleted user's tokens stop working at once (Stream: 404, code 16).
             raise errors.UserDeleted(f"the user {stored.id} was deleted")
         user_cutoff = parse_time(stored.revoke_tokens_issued_before) if stored else None
-        principal = replace(principal, user=stored)
+        principal = clone(principal, user=stored)
     auth.check_revoked(
         principal,
         app_revoked_before=parse_time(ctx.app_settings.get("revoke_tokens_issued_before")),

@@ -13,26 +13,26 @@ what happens while the broker is down).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from hubbub.broker import BrokerError, Control
 from hubbub.caches import INVALIDATE, Caches
-from hubbub.core.models import Channel, Member, User
+from hubbub.core.models import Channel, Member, User, clone
 from hubbub.storage.base import Storage
 
 
 def copy_user(user: User) -> User:
-    return replace(user, data=dict(user.data), teams=list(user.teams))
+    return clone(user, data=dict(user.data), teams=list(user.teams),
+                 teams_role=dict(user.teams_role))
 
 
 def copy_channel(channel: Channel) -> Channel:
-    return replace(channel, data=dict(channel.data),
-                   config_overrides=dict(channel.config_overrides))
+    return clone(channel, data=dict(channel.data),
+                 config_overrides=dict(channel.config_overrides))
 
 
 def copy_member(member: Member | None) -> Member | None:
-    return None if member is None else replace(member)
+    return None if member is None else clone(member)
 
 
 #: Channels with more members than this are not kept as a list (read from storage each time).
@@ -147,13 +147,13 @@ class CachedStorage:
             hit, listed = caches.member_lists.get(cid)
             if hit and listed is not None:
                 wanted = None if user_ids is None else set(user_ids)
-                return [replace(m) for m in listed if wanted is None or m.user_id in wanted]
+                return [clone(m) for m in listed if wanted is None or m.user_id in wanted]
         if user_ids is not None:
             return await self.inner.get_members(cid, user_ids)
         epoch = caches.epoch("channels")
         members = await self.inner.get_members(cid)
         if caches.keeps("channels", epoch) and len(members) <= MAX_LISTED:
-            caches.member_lists.put(cid, [replace(m) for m in members])
+            caches.member_lists.put(cid, [clone(m) for m in members])
         return members
 
     async def create_channel(self, channel: Channel, members: list[Member]) -> bool:

@@ -16,10 +16,13 @@ the connect's first await and freed on every exit path.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import sys
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from aiohttp import WSMsgType, web
@@ -54,10 +57,15 @@ ANONYMOUS_SLOT = ""
 async def handle(request: web.Request) -> web.StreamResponse:
     """The connection's whole life: handshake, then read until it closes.
 
-    What an idle connection keeps is trimmed: the handshake runs in a coroutine of its own
-    (:func:`_open`), so the parsed query, the user and the principal die when it returns, and
-    the query cached on the request (it holds the token and the handshake's JSON) is dropped;
-    the read loop keeps the socket, the hub's connection and a few numbers."""
+    What an idle connection keeps is trimmed, since it is multiplied by every open socket:
+    the handshake runs in a coroutine of its own (:func:`_open`), so the parsed query, the
+    user and the principal die when it returns; the query is parsed without aiohttp's and
+    yarl's caches (they would keep it, token and handshake JSON included, as long as the
+    request); and the read loop runs in this frame, not in a coroutine of its own. What stays
+    is the socket, the hub's connection and a few numbers.
+
+    Every frame the client sends counts toward the per-second budget, whatever its kind
+    (text, binary, ping, pong)."""
     started = time.perf_counter()
     ctx = request.app[CONTEXT_KEY]
     settings = request.app[SETTINGS_KEY]
@@ -73,16 +81,72 @@ async def handle(request: web.Request) -> web.StreamResponse:
         conn = await _open(request, ws, started, held)
         if conn is None:
             return ws
-        request._cache.pop("query", None)
         del request
         try:
-            await _serve(conn, ws, settings, started)
+            budget = settings.ws_max_messages_per_second
+            max_frame = settings.ws_max_frame_bytes
+            window, used = 0, 0
+            async for msg in ws:
+                if msg.type in _END:
+                    break
+                second = int(time.monotonic())
+                window, used = (window, used + 1) if second == window else (second, 1)
+                if used > budget:
+                    # A flood from one client: say why, then close with a code that is not
+                    # 1000 (policy violation), so an honest SDK that misbehaved reconnects.
+                    await _send_error(ws, errors.RateLimited(
+                        f"more than {budget} messages per second on one connection"), started)
+                    await ws.close(code=1008, message=b"too many messages")
+                    break
+                if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and len(msg.data) > max_frame:
+                    await _send_error(ws, errors.PayloadTooBig(
+                        f"frames are limited to {max_frame} bytes"), started)
+                    await ws.close(code=1009, message=b"frame too big")
+                    break
+                if msg.type == WSMsgType.TEXT:
+                    await _on_text(conn, ws, msg.data)
+                elif msg.type == WSMsgType.PING:
+                    await ws.pong(msg.data)
         finally:
             await connections.unregister(ctx, conn)
     finally:
         for slot in held:
             ctx.hub.free(slot)
     return ws
+
+
+_END = frozenset((WSMsgType.ERROR, WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED))
+
+
+def _query(request: web.Request) -> dict[str, str]:
+    """The query string's parameters (the first of each name), parsed without the caches of
+    ``request.query`` (see :func:`handle`)."""
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True):
+        params.setdefault(name, value)
+    return params
+
+
+def _address(request: web.Request, transport: asyncio.Transport) -> str | None:
+    """The client's address, as ``request.remote`` gives it but without caching it on the
+    request (which lives as long as the socket); interned, so connections from one client
+    share the string."""
+    peer = transport.get_extra_info("peername")
+    if isinstance(peer, (list, tuple)) and peer and isinstance(peer[0], str):
+        return sys.intern(peer[0])
+    remote = request.remote
+    return sys.intern(remote) if remote else None
+
+
+def _drop(ws: web.WebSocketResponse, transport: asyncio.Transport, code: int,
+          reason: str) -> None:
+    """A connection's ``on_drop`` (slow consumer, shutdown, deleted user): close without
+    waiting."""
+    if code == 1013:
+        # Too slow: its buffer is full, a close frame would wait behind it. Abort.
+        transport.abort()
+    else:
+        asyncio.ensure_future(ws.close(code=code, message=reason.encode()[:120]))
 
 
 async def _open(request: web.Request, ws: web.WebSocketResponse, started: float,
@@ -92,7 +156,7 @@ async def _open(request: web.Request, ws: web.WebSocketResponse, started: float,
     closed) or is already gone; then it is unregistered again."""
     ctx = request.app[CONTEXT_KEY]
     settings = request.app[SETTINGS_KEY]
-    query = request.query
+    query = _query(request)
     try:
         params = _parse_json_param(query.get("json"))
         principal = await authenticate(
@@ -123,18 +187,10 @@ async def _open(request: web.Request, ws: web.WebSocketResponse, started: float,
     if transport is None or ws.closed:
         return None
 
-    def drop(code: int, reason: str) -> None:
-        # Called by the hub (slow consumer, shutdown, deleted user): close without waiting.
-        if code == 1013:
-            # Too slow: its buffer is full, a close frame would wait behind it. Abort.
-            transport.abort()
-        else:
-            asyncio.ensure_future(ws.close(code=code, message=reason.encode()[:120]))
-
     conn = Connection(id=str(uuid.uuid4()), user_id=user.id, transport=transport,
-                      on_drop=drop, anonymous=principal.anonymous,
-                      issued_at=principal.issued_at, address=request.remote,
-                      greeted=False)
+                      on_drop=functools.partial(_drop, ws, transport),
+                      anonymous=principal.anonymous, issued_at=principal.issued_at,
+                      address=_address(request, transport), greeted=False)
     # Registered first, then checked again: a deactivation, deletion or revocation that
     # committed during the awaited work above is seen by this check, and one that commits
     # after registration reaches the connection through the broker.
@@ -177,36 +233,6 @@ def _reserve(hub: Hub, user_id: str | None, settings: Settings) -> str:
             f"user {user_id!r} already has {settings.ws_max_connections_per_user} "
             "connections open")
     return user_id
-
-
-async def _serve(conn: Connection, ws: web.WebSocketResponse, settings: Settings,
-                 started: float) -> None:
-    """Read the client's frames until the socket closes. Every frame counts toward the
-    per-second budget, whatever its kind (text, binary, ping, pong)."""
-    budget = settings.ws_max_messages_per_second
-    window, used = 0, 0
-    async for msg in ws:
-        if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
-            break
-        second = int(time.monotonic())
-        window, used = (window, used + 1) if second == window else (second, 1)
-        if used > budget:
-            # A flood from one client: say why, then close with a code that is not
-            # 1000 (policy violation), so an honest SDK that misbehaved reconnects.
-            await _send_error(ws, errors.RateLimited(
-                f"more than {budget} messages per second on one connection"), started)
-            await ws.close(code=1008, message=b"too many messages")
-            return
-        if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and len(
-                msg.data) > settings.ws_max_frame_bytes:
-            await _send_error(ws, errors.PayloadTooBig(
-                f"frames are limited to {settings.ws_max_frame_bytes} bytes"), started)
-            await ws.close(code=1009, message=b"frame too big")
-            return
-        if msg.type == WSMsgType.TEXT:
-            await _on_text(conn, ws, msg.data)
-        elif msg.type == WSMsgType.PING:
-            await ws.pong(msg.data)
 
 
 async def _refuse(ws: web.WebSocketResponse, exc: errors.HubbubError, started: float) -> None:
