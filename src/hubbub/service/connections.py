@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import replace
 from typing import Any
 
 import orjson
 
 from hubbub import auth, errors
 from hubbub.auth import Principal
-from hubbub.core.models import USER_PROTECTED, User, parse_time, utcnow
+from hubbub.core.models import USER_PROTECTED, User, clone, parse_time, utcnow
 from hubbub.hub import Connection
 from hubbub.service import presence
 from hubbub.service.context import Context
+from hubbub.service.reload import fresh
 from hubbub.service.users import SELF_UPDATE_KEEPS, user_from_object
 from hubbub.service.watching import after_unwatch
 
@@ -48,7 +48,7 @@ async def connect(ctx: Context, principal: Principal, details: dict[str, Any]) -
     else:
         user = user_from_object(ctx, {**safe, "id": principal.user_id}, None, now,
                                 allow_protected=False)
-    if existing is not None and replace(
+    if existing is not None and clone(
             user, updated_at=existing.updated_at, last_active=existing.last_active) == existing:
         existing.last_active = now
         ctx.users.touch(existing.id, now)
@@ -63,13 +63,20 @@ async def connect(ctx: Context, principal: Principal, details: dict[str, Any]) -
 
 async def check_still_allowed(ctx: Context, principal: Principal) -> None:
     """Refuse a registered connection whose user was deleted or deactivated, or whose token
-    was revoked, while it was being set up. Reads storage, not the cache: a change committed
-    by another process must be seen even before its invalidation arrives here."""
+    was revoked, while it was being set up.
+
+    Reads the caches, which is enough and costs no storage round trip on a connect. Every
+    change that refuses a connection is written (and its invalidation published) before its
+    ``disconnect_user`` is published, on the same ordered broker stream, and this node
+    applies invalidations as it reads them. So either the invalidation was applied before
+    this check (the check reads the change: a cache miss loads it, the settings are
+    reloaded by :func:`fresh`), or it was not, and then neither was the ``disconnect_user``
+    behind it, which reaches this connection, registered by now. While the broker is down
+    the caches are not trusted and this reads storage."""
     if principal.anonymous or principal.user_id is None:
         return
-    # The storage under the caches (``CachedStorage.inner``): not a cached copy.
-    storage = getattr(ctx.storage, "inner", ctx.storage)
-    user = (await storage.get_users([principal.user_id])).get(principal.user_id)
+    await fresh(ctx)
+    user = await ctx.users.get_one(principal.user_id)
     if user is not None and user.deleted_at:
         raise errors.UserDeleted(f"the user {user.id} was deleted")
     if user is not None and user.deactivated_at:

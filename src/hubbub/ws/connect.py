@@ -22,10 +22,10 @@ import sys
 import time
 import uuid
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 from aiohttp import WSMsgType, web
+from yarl import URL
 
 from hubbub import errors
 from hubbub.config import Settings
@@ -121,8 +121,11 @@ _END = frozenset((WSMsgType.ERROR, WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType
 def _query(request: web.Request) -> dict[str, str]:
     """The query string's parameters (the first of each name), parsed without the caches of
     ``request.query`` (see :func:`handle`)."""
+    # A URL of its own, dropped on return: yarl's parser (several times faster than
+    # urllib's), without its cache on the request's URL.
+    query = URL.build(query_string=request.rel_url.raw_query_string, encoded=True).query
     params: dict[str, str] = {}
-    for name, value in parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True):
+    for name, value in query.items():
         params.setdefault(name, value)
     return params
 
