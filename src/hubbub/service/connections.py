@@ -33,7 +33,8 @@ async def connect(ctx: Context, principal: Principal, details: dict[str, Any]) -
     if detail_id != principal.user_id:
         raise errors.NotAllowed(
             f"user_details.id {detail_id!r} does not match the token's user_id")
-    existing = await ctx.users.get_one(principal.user_id)
+    # Authentication loaded it a moment ago (None: not stored yet, or not loaded).
+    existing = principal.user or await ctx.users.get_one(principal.user_id)
     if existing is not None and existing.deleted_at:
         # Connecting never restores a deleted account (Stream: 404, code 16).
         raise errors.UserDeleted(f"the user {existing.id} was deleted")
