@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import redis.asyncio as redis_asyncio
 
+from hubbub.core.models import format_stamp
 from hubbub.history import History, MemoryHistory, create_history
-from hubbub.history.base import format_stamp, parse_stamp
+from hubbub.history.base import parse_stamp
 from hubbub.history.redis import RedisHistory
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -22,12 +22,13 @@ Guarantees every backend gives:
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 Scope = Literal["channel", "user"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def stream_name(scope: Scope, key: str) -> str:
@@ -92,21 +93,6 @@ class History(Protocol):
         """Like :meth:`read` for one stream, and remove what is returned."""
 
     async def stats(self) -> HistoryStats: ...
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@functools.lru_cache(maxsize=64)
-def _second(seconds: int) -> str:
-    return (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def format_stamp(stamp: int) -> str:
-    """A stamp as Stream writes times (RFC 3339, UTC, microseconds), in exact integer math.
-    (Called once per event on the fan-out path: the formatted second is cached.)"""
-    seconds, micros = divmod(stamp, 1_000_000)
-    return f"{_second(seconds)}.{micros:06d}Z"
 
 
 def parse_stamp(value: str) -> int:

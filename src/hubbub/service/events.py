@@ -13,9 +13,8 @@ from hubbub import errors
 from hubbub.auth import Principal
 from hubbub.broker import BrokerError, Delivery
 from hubbub.core import events, permissions
-from hubbub.core.models import Channel, User, utcnow
+from hubbub.core.models import Channel, User, format_stamp, utcnow
 from hubbub.history import History, HistoryError, stream_name
-from hubbub.history.base import format_stamp
 from hubbub.schemas import EventInput, MarkReadRequest
 from hubbub.service import access, inbox
 from hubbub.service.authentication import acting_user

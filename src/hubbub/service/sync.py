@@ -26,10 +26,10 @@ import orjson
 from hubbub import errors
 from hubbub.auth import Principal
 from hubbub.core import events, permissions
-from hubbub.core.models import Channel, User, utcnow
+from hubbub.core.models import Channel, User, format_stamp, utcnow
 from hubbub.core.validation import check_id
 from hubbub.history import History, HistoryError, oldest_cursor, stream_name
-from hubbub.history.base import format_stamp, parse_stamp
+from hubbub.history.base import parse_stamp
 from hubbub.schemas import SyncRequest
 from hubbub.service import access, watching
 from hubbub.service.authentication import acting_user
