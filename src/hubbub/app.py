@@ -20,6 +20,7 @@ from hubbub.http.base import (
     CONTEXT_KEY,
     RATE_LIMITS_KEY,
     SETTINGS_KEY,
+    api_headers,
     duration_since,
     json_response,
 )
@@ -46,7 +47,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def render_error(request: web.Request, exc: errors.HubbubError, started: float) -> web.Response:
     body = errors.error_body(exc, operation=request.get("operation"),
                              duration=duration_since(started))
-    response = json_response(body, exc.status)
+    # The dashboard is same-origin only: no CORS, and no API rate-limit headers.
+    dashboard = request.path.startswith("/dashboard")
+    response = json_response(body, exc.status, None if dashboard else api_headers(request))
     if exc.status == 503:
         response.headers["Retry-After"] = "1"
     return response
@@ -67,7 +70,7 @@ def error_middleware(request: web.Request, handler: Handler) -> Awaitable[web.St
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     if request.method == "OPTIONS":
-        return web.Response(status=204, headers=CORS_HEADERS)
+        return web.Response(status=204, headers={**api_headers(request), **CORS_HEADERS})
     try:
         return await handler(request)
     except errors.HubbubError as exc:
@@ -97,17 +100,15 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
         return render_error(request, errors.InternalError("internal error"), started)
 
 
-async def _on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    # WebSocket first: ``request.path`` would stay cached on each open connection's request.
-    if isinstance(response, web.WebSocketResponse) or request.path.startswith("/dashboard"):
-        # The dashboard is same-origin only: no CORS, and no API rate-limit headers.
-        return
-    response.headers.update({"Access-Control-Allow-Origin": "*"})
-    verdict = request.get("ratelimit") or request.app[RATE_LIMITS_KEY].peek(
-        request.get("operation") or "Other", "web")
-    response.headers["x-ratelimit-limit"] = str(verdict.limit)
-    response.headers["x-ratelimit-remaining"] = str(verdict.remaining)
-    response.headers["x-ratelimit-reset"] = str(verdict.reset)
+def _with_api_headers(handler: Handler) -> Handler:
+    """``handler`` (one not made with ``http.base.endpoint``), its responses carrying
+    :func:`~hubbub.http.base.api_headers`."""
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        response = await handler(request)
+        response.headers.update(api_headers(request))
+        return response
+
+    return wrapped
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -129,18 +130,20 @@ def _health(request: web.Request) -> dict[str, Any]:
 async def healthz(request: web.Request) -> web.Response:
     """Liveness: 200 while the process serves, with the broker's state (``connected`` or
     ``disconnected``: then events reach this node's connections only, see the README)."""
-    return json_response(_health(request), 200)
+    return json_response(_health(request), 200, api_headers(request))
 
 
 async def readyz(request: web.Request) -> web.Response:
     """Readiness: 503 while the broker is down, so a load balancer drains this node."""
     body = _health(request)
-    return json_response(body, 200 if body["broker"] == "connected" else 503)
+    return json_response(body, 200 if body["broker"] == "connected" else 503,
+                         api_headers(request))
 
 
-async def hi(_request: web.Request) -> web.Response:
+async def hi(request: web.Request) -> web.Response:
     # Every success body carries ``duration``, even the warm-up ping's.
-    return json_response({"duration": duration_since(time.perf_counter())}, 200)
+    return json_response({"duration": duration_since(time.perf_counter())}, 200,
+                         api_headers(request))
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -166,11 +169,10 @@ def create_app(settings: Settings) -> web.Application:
     application.router.add_get("/hi", hi)
     application.router.add_get("/connect", connect.handle)
     application.on_shutdown.append(connect.close_connections)
-    application.router.add_get("/metrics", metrics_handler(ctx))
-    application.router.add_get("/openapi.json", openapi.handler(application))
+    application.router.add_get("/metrics", _with_api_headers(metrics_handler(ctx)))
+    application.router.add_get("/openapi.json", _with_api_headers(openapi.handler(application)))
     for module in (users, channel_types, commands, channels, events, app_routes, webhooks):
         application.add_routes(module.routes)
-    application.on_response_prepare.append(_on_prepare)
 
     async def lifecycle(app: web.Application) -> Any:
         await service.start(ctx)

@@ -396,9 +396,11 @@ def test_rate_limit_headers_on_every_response(raw: Raw) -> None:
     responses = [raw.get("/app"), raw.get("/hi"), raw.get("/no/such/route"),
                  raw.request("DELETE", "/app"), raw.get("/app", api_key="wrong"),
                  raw.get("/app", token="bad"), raw.post("/users", content=b"{x"),
-                 raw.get("/channeltypes/nope")]
+                 raw.get("/channeltypes/nope"), raw.get("/healthz"), raw.get("/openapi.json")]
     for resp in responses:
         assert_rate_limit_headers(resp)
+        # Browsers may read every answer, errors included.
+        assert resp.headers["access-control-allow-origin"] == "*", resp.request.url
     first, second = (int(raw.get("/channeltypes").headers["x-ratelimit-remaining"])
                      for _ in range(2))
     assert second < first or second == 0

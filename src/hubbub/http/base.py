@@ -19,7 +19,7 @@ from hubbub import errors
 from hubbub.auth import Principal
 from hubbub.config import Settings
 from hubbub.core.models import clone
-from hubbub.ratelimit import RateLimits, platform_of
+from hubbub.ratelimit import RateLimits, Verdict, platform_of
 from hubbub.schemas import check_depth, parse
 from hubbub.service import Context
 from hubbub.service.authentication import authenticate
@@ -33,8 +33,26 @@ def duration_since(started: float) -> str:
     return f"{(time.perf_counter() - started) * 1000:.2f}ms"
 
 
-def json_response(body: dict[str, Any], status: int) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+def json_response(body: dict[str, Any], status: int,
+                  headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json",
+                        headers=headers)
+
+
+def api_headers(request: web.Request, verdict: Verdict | None = None) -> dict[str, str]:
+    """The headers every API response carries: CORS for browsers (any origin: the API
+    authenticates by key and token, never by cookie) and Stream's rate-limit headers, of
+    this call's count (``verdict``, or the one the endpoint recorded on the request) or, for
+    a call that was not counted, of the app-wide count of its operation.
+
+    Set by each response's maker rather than by an ``on_response_prepare`` hook, which
+    costs every request a signal dispatch."""
+    if verdict is None:
+        verdict = request.get("ratelimit") or request.app[RATE_LIMITS_KEY].peek(
+            request.get("operation") or "Other", "web")
+    return {"Access-Control-Allow-Origin": "*", "x-ratelimit-limit": str(verdict.limit),
+            "x-ratelimit-remaining": str(verdict.remaining),
+            "x-ratelimit-reset": str(verdict.reset)}
 
 
 @dataclass(slots=True)
@@ -146,7 +164,7 @@ def endpoint(operation: str, *, status: int = 200, server_only: bool = False,
                 call.data = parse(payload, call.query_json("payload"))
             result = await fn(call)
             result["duration"] = duration_since(started)
-            return json_response(result, status)
+            return json_response(result, status, api_headers(request, verdict))
 
         handler.__name__ = fn.__name__
         handler.__doc__ = fn.__doc__
