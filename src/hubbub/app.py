@@ -171,7 +171,9 @@ def create_app(settings: Settings) -> web.Application:
     application.on_shutdown.append(connect.close_connections)
     application.router.add_get("/metrics", _with_api_headers(metrics_handler(ctx)))
     application.router.add_get("/openapi.json", _with_api_headers(openapi.handler(application)))
-    for module in (users, channel_types, commands, channels, events, app_routes, webhooks):
+    # Events first: routes sharing a prefix (/channels/...) are matched in the order added,
+    # and sendEvent is the call made most.
+    for module in (events, users, channel_types, commands, channels, app_routes, webhooks):
         application.add_routes(module.routes)
 
     async def lifecycle(app: web.Application) -> Any:
