@@ -10,7 +10,7 @@ import orjson
 
 from hubbub import auth, errors
 from hubbub.auth import Principal
-from hubbub.core.models import USER_PROTECTED, User, clone, parse_time, utcnow
+from hubbub.core.models import USER_PROTECTED, USER_RESERVED, User, clone, parse_time, utcnow
 from hubbub.hub import Connection
 from hubbub.service import presence
 from hubbub.service.context import Context
@@ -42,15 +42,17 @@ async def connect(ctx: Context, principal: Principal, details: dict[str, Any]) -
         raise errors.NotAllowed(f"user '{existing.id}' is deactivated")
     now = utcnow()
     safe = {k: v for k, v in details.items() if k not in USER_PROTECTED}
-    if existing is not None:
+    if existing is not None and _repeats(existing, safe):
+        user = existing  # the common reconnect: no need to rebuild and compare the user
+    elif existing is not None:
         merged = {**existing.data, **{k: v for k, v in safe.items() if k != "id"}}
         user = user_from_object(ctx, {**merged, "id": existing.id}, existing, now,
                                 allow_protected=False)
     else:
         user = user_from_object(ctx, {**safe, "id": principal.user_id}, None, now,
                                 allow_protected=False)
-    if existing is not None and clone(
-            user, updated_at=existing.updated_at, last_active=existing.last_active) == existing:
+    if existing is not None and (user is existing or clone(
+            user, updated_at=existing.updated_at, last_active=existing.last_active) == existing):
         existing.last_active = now
         ctx.users.touch(existing.id, now)
         ctx.activity.note(existing.id, now)
@@ -60,6 +62,25 @@ async def connect(ctx: Context, principal: Principal, details: dict[str, Any]) -
     # committed since the read above is not overwritten (check_still_allowed then sees it).
     await ctx.users.save([user], keep=SELF_UPDATE_KEEPS)
     return user
+
+
+def _repeats(existing: User, details: dict[str, Any]) -> bool:
+    """True when ``details`` (protected fields removed) only repeat what ``existing`` holds:
+    its custom data, language and visibility. Other built-in fields make it False, and the
+    full merge then decides."""
+    data = existing.data
+    for key, value in details.items():
+        if key == "id":
+            continue
+        if key == "language":
+            if value != existing.language:
+                return False
+        elif key == "invisible":
+            if value != existing.invisible:
+                return False
+        elif key in USER_RESERVED or key not in data or data[key] != value:
+            return False
+    return True
 
 
 async def check_still_allowed(ctx: Context, principal: Principal) -> None:
