@@ -30,7 +30,7 @@ from yarl import URL
 from hubbub import errors
 from hubbub.config import Settings
 from hubbub.http.base import CONTEXT_KEY, RATE_LIMITS_KEY, SETTINGS_KEY, duration_since
-from hubbub.hub import Connection, Hub
+from hubbub.hub import Connection, Hub, text_frame
 from hubbub.ratelimit import platform_of
 from hubbub.service import connections
 from hubbub.service.authentication import authenticate
@@ -212,9 +212,11 @@ async def _open(request: web.Request, ws: web.WebSocketResponse, started: float,
             # is under way; the SDK's retry will be refused by the checks above.
             return None
         # The handshake frame is the first thing the client reads: nothing is written to
-        # a connection before it (the hub skips connections not yet greeted).
-        await ws.send_frame(connections.health_check(conn, me=user.to_own_wire()),
-                            WSMsgType.TEXT)
+        # a connection before it (the hub skips connections not yet greeted). Written to the
+        # socket directly, as the hub writes events (aiohttp's writer costs more per frame).
+        if transport.is_closing():
+            return None
+        transport.write(text_frame(connections.health_check(conn, me=user.to_own_wire())))
         conn.greeted = greeted = True
         return conn
     finally:
