@@ -80,9 +80,11 @@ class Connection:
     greeted: bool = True
     #: Which of the hub's health-check slots holds it (see ``Hub.health_slots``).
     health_slot: int = 0
-    #: Frames queued by the hub and not yet flushed (see the module docstring); None when
-    #: nothing is queued, so an idle connection holds no list.
-    pending: list[bytes] | None = None
+    #: Frames queued by the hub and not yet flushed (see the module docstring): None when
+    #: nothing is queued, the frame itself when one is, a list from the second on. One event
+    #: to many watchers thus allocates nothing per watcher (no list for the collector to
+    #: count, which would trigger collections during a fan-out).
+    pending: bytes | list[bytes] | None = None
 
     def write(self, data: bytes, limit: int) -> bool:
         """Write ``data`` (whole frames) now, without waiting. False when it is not greeted yet
@@ -265,8 +267,10 @@ class Hub:
                 continue
             pending = conn.pending
             if pending is None:
-                conn.pending = [frame]
+                conn.pending = frame
                 dirty.append(conn)
+            elif isinstance(pending, bytes):
+                conn.pending = [pending, frame]
             else:
                 pending.append(frame)
             queued = True
@@ -284,7 +288,7 @@ class Hub:
             if frames is None:
                 continue  # dropped since it was queued
             conn.pending = None
-            conn.write(frames[0] if len(frames) == 1 else b"".join(frames), limit)
+            conn.write(frames if isinstance(frames, bytes) else b"".join(frames), limit)
 
     # taps ----------------------------------------------------------------------------------
 
