@@ -7,8 +7,6 @@ a connect can meet them are played here, deterministically, on a real service ov
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,14 +14,10 @@ import pytest
 from hubbub import errors
 from hubbub.auth import Principal
 from hubbub.broker import Control
-from hubbub.broker.memory import MemoryBroker
 from hubbub.caches import INVALIDATE
-from hubbub.config import Settings
 from hubbub.core.models import User, utcnow
 from hubbub.hub import Connection
 from hubbub.service import Context, connections
-from hubbub.service.lifecycle import create_context, start, stop
-from hubbub.storage.sql import SqlStorage
 
 
 class Socket:
@@ -37,16 +31,6 @@ class Socket:
 
     def write(self, data: bytes) -> None:
         pass
-
-
-@pytest.fixture
-async def ctx(tmp_path: Path) -> AsyncIterator[Context]:
-    settings = Settings(database_url=f"sqlite:///{tmp_path}/hubbub.db", api_key="k",
-                        api_secret="s" * 40, history_size=0)
-    context = create_context(settings, SqlStorage(settings.database_url), MemoryBroker())
-    await start(context)
-    yield context
-    await stop(context)
 
 
 async def _cached_user(ctx: Context, user_id: str) -> User:

@@ -24,9 +24,34 @@ MAX_TEXT = 255
 
 
 async def reload(ctx: Context) -> None:
-    """Load the custom commands from storage (at start, and when another process changed
-    them)."""
-    ctx.commands = {c.name: c for c in await ctx.storage.list_commands()}
+    """Load the custom commands from storage, when another process changed them.
+
+    A load that a newer change overtook is not applied but done again: one started before a
+    write of this process (or before another reload) could otherwise finish after it and put
+    back what the write replaced (``Context.commands_version`` tells)."""
+    while True:
+        ctx.commands_version += 1
+        version = ctx.commands_version
+        loaded = {c.name: c for c in await ctx.storage.list_commands()}
+        if version == ctx.commands_version:
+            ctx.commands = loaded
+            return
+
+
+def on_changed(ctx: Context, args: dict[str, Any]) -> None:
+    """The broker's ``commands_changed``: another process changed the commands (this
+    process's own changes are in memory already)."""
+    if args.get("origin") != ctx.caches.node:
+        ctx.spawn(reload(ctx))
+
+
+def _set(ctx: Context, name: str, command: Command | None) -> None:
+    """This process's own change, in memory (after storage has it)."""
+    if command is None:
+        ctx.commands.pop(name, None)
+    else:
+        ctx.commands[name] = command
+    ctx.commands_version += 1
 
 
 def _text(value: str | None, what: str) -> str:
@@ -48,7 +73,7 @@ def _custom(ctx: Context, name: str) -> Command:
 
 
 async def _changed(ctx: Context) -> None:
-    await ctx.broker.publish(Control("commands_changed", {}))
+    await ctx.broker.publish(Control("commands_changed", {"origin": ctx.caches.node}))
 
 
 def list_commands(ctx: Context) -> dict[str, Any]:
@@ -76,7 +101,7 @@ async def create_command(ctx: Context, request: CreateCommandRequest) -> dict[st
                       args=_text(request.args, "args"), set=_text(request.set, "set"),
                       created_at=now, updated_at=now)
     await ctx.storage.save_command(command)
-    ctx.commands[name] = command
+    _set(ctx, name, command)
     await _changed(ctx)
     return {"command": command.to_wire()}
 
@@ -94,7 +119,7 @@ async def update_command(ctx: Context, name: str,
         set=_text(request.set, "set") if request.set is not None else current.set,
         updated_at=utcnow())
     await ctx.storage.save_command(command)
-    ctx.commands[name] = command
+    _set(ctx, name, command)
     await _changed(ctx)
     return {"command": command.to_wire()}
 
@@ -111,6 +136,6 @@ async def delete_command(ctx: Context, name: str) -> dict[str, Any]:
             f"command {name!r} is used by channel types {in_use}: remove it from their "
             "commands first")
     await ctx.storage.delete_command(name)
-    ctx.commands.pop(name, None)
+    _set(ctx, name, None)
     await _changed(ctx)
     return {"name": name}

@@ -49,6 +49,9 @@ class Context:
     custom_roles: set[str] = field(default_factory=set)
     #: The app's custom slash commands by name (the built-ins are in ``core.defaults``).
     commands: dict[str, Command] = field(default_factory=dict)
+    #: Bumped by every change of ``commands`` in memory and at the start of every load, so
+    #: a load that finishes after a newer change does not overwrite it.
+    commands_version: int = 0
     #: True when this start created the app (its credentials are printed once).
     created_credentials: bool = False
     webhooks: WebhookSender | None = None

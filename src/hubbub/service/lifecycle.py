@@ -47,7 +47,7 @@ def create_context(settings: Settings, storage: Storage, broker: Broker) -> Cont
     hub.control_handlers["watch"] = lambda args: watching.remote_watch(ctx, args, True)
     hub.control_handlers["unwatch"] = lambda args: watching.remote_watch(ctx, args, False)
     # Another process changed the custom commands.
-    hub.control_handlers["commands_changed"] = lambda args: ctx.spawn(commands.reload(ctx))
+    hub.control_handlers["commands_changed"] = lambda args: commands.on_changed(ctx, args)
     hub.control_handlers["presence_subscribe"] = lambda args: presence.remote_subscribe(
         ctx, args)
     hub.control_handlers["online"] = lambda args: presence.remote_online(ctx, args)

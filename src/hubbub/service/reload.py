@@ -20,6 +20,7 @@ async def load_settings(ctx: Context) -> None:
     # Cleared first: an invalidation that arrives during the load marks them stale again.
     caches.settings_stale = False
     started = time.monotonic()
+    commands_version = ctx.commands_version
     try:
         app = await storage.get_app()
         types = {ct.name: ct for ct in await storage.list_channel_types()}
@@ -32,7 +33,8 @@ async def load_settings(ctx: Context) -> None:
         ctx.app = app
     ctx.channel_types = types
     ctx.custom_roles = roles
-    ctx.commands = commands
+    if commands_version == ctx.commands_version:  # else a newer change is in memory already
+        ctx.commands = commands
     caches.settings_loaded = started
 
 
