@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hubbub.core import permissions as perms
+from hubbub.core.default_grants import default_app_grants, default_channel_type_grants
 from hubbub.core.permissions import (
     BUILTIN_CHANNEL_TYPES,
     PERMISSIONS,
@@ -12,8 +13,6 @@ from hubbub.core.permissions import (
     Subject,
     authorize,
     authorize_app,
-    default_app_grants,
-    default_channel_type_grants,
     effective_permissions,
     is_allowed,
     is_allowed_app,

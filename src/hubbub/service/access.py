@@ -8,7 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from hubbub import errors
-from hubbub.core import defaults, permissions
+from hubbub.core import default_grants, defaults, permissions
 from hubbub.core.models import Channel, ChannelType, Command, Member, User
 from hubbub.core.permissions import Subject
 from hubbub.service.context import Context
@@ -22,7 +22,7 @@ def authorize_app(ctx: Context, user: User, action: str) -> None:
     """Refuse (403, code 17) an app-scope action the user's role is not granted."""
     if checks_disabled(ctx):
         return
-    grants = ctx.app_settings.get("grants") or permissions.default_app_grants()
+    grants = ctx.app_settings.get("grants") or default_grants.default_app_grants()
     subject = Subject(user_id=user.id, role=user.role)
     if not permissions.is_allowed_app(action, subject, is_owner=True, app_grants=grants):
         raise errors.NotAllowed(

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from hubbub import errors
-from hubbub.core import permissions
+from hubbub.core import default_grants, permissions
 from hubbub.core.models import parse_time, utcnow
 from hubbub.core.validation import check_id
 from hubbub.service import access, users
@@ -20,7 +20,7 @@ BOOLEAN_SETTINGS = ("disable_auth_checks", "disable_permissions_checks",
 
 def get_app(ctx: Context) -> dict[str, Any]:
     settings = dict(ctx.app_settings)
-    app_grants = settings.pop("grants", None) or permissions.default_app_grants()
+    app_grants = settings.pop("grants", None) or default_grants.default_app_grants()
     types = sorted(ctx.channel_types.items())
     app = {
         **settings,
@@ -38,8 +38,9 @@ def _checked_setting(key: str, value: Any, current: dict[str, Any]) -> Any:
             return None
         if not isinstance(value, dict):
             raise errors.InputError("grants must be an object of role to permissions")
-        return permissions.merge_grants(current.get("grants") or permissions.default_app_grants(),
-                                        value, permissions.default_app_grants())
+        current_grants = current.get("grants") or default_grants.default_app_grants()
+        return permissions.merge_grants(current_grants,
+                                        value, default_grants.default_app_grants())
     if key in BOOLEAN_SETTINGS:
         if not isinstance(value, bool):
             raise errors.InputError(f"{key} must be a boolean")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hubbub import errors
-from hubbub.core import defaults, events, permissions
+from hubbub.core import default_grants, defaults, events, permissions
 from hubbub.core.models import ChannelType, utcnow
 from hubbub.core.validation import check_id
 from hubbub.service.context import Context
@@ -53,7 +53,7 @@ def _apply_settings(ctx: Context, ct: ChannelType, body: dict[str, Any]) -> None
                 if not ctx.known_role(role):
                     raise errors.InputError(f"role {role!r} does not exist")
             ct.grants = permissions.merge_grants(
-                ct.grants, value, permissions.default_channel_type_grants(ct.name))
+                ct.grants, value, default_grants.default_channel_type_grants(ct.name))
         elif key == "allowed_custom_event_types":
             if not isinstance(value, list) or not all(
                     isinstance(t, str) and t and events.is_custom(t) for t in value):
@@ -81,7 +81,7 @@ async def create_type(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
         raise errors.InputError(f"an app can have at most {MAX_CHANNEL_TYPES} channel types")
     now = utcnow()
     ct = ChannelType(name=name, config=defaults.builtin_config(name),
-                     grants=permissions.default_channel_type_grants(name),
+                     grants=default_grants.default_channel_type_grants(name),
                      commands=list(defaults.ALL_COMMANDS), created_at=now, updated_at=now)
     _apply_settings(ctx, ct, body)
     await ctx.storage.save_channel_type(ct)

@@ -9,7 +9,7 @@ import secrets
 from hubbub.broker import Broker
 from hubbub.caches import INVALIDATE, Caches
 from hubbub.config import Settings
-from hubbub.core import defaults, permissions
+from hubbub.core import default_grants, defaults
 from hubbub.core.models import App, ChannelType, utcnow
 from hubbub.history import create_history
 from hubbub.hub import Hub
@@ -80,7 +80,7 @@ async def start(ctx: Context) -> None:
         if name not in stored_types:
             now = utcnow()
             ct = ChannelType(name=name, config=defaults.builtin_config(name),
-                             grants=permissions.default_channel_type_grants(name),
+                             grants=default_grants.default_channel_type_grants(name),
                              commands=list(defaults.ALL_COMMANDS), created_at=now,
                              updated_at=now, builtin=True)
             await storage.save_channel_type(ct)
