@@ -55,9 +55,11 @@ async def main(n: int) -> None:
     from hubbub.core import events, permissions
     from hubbub.core.models import utcnow
     from hubbub.schemas import ChannelQueryRequest, SendEventRequest, parse
-    from hubbub.service import access, channels, users
-    from hubbub.service import events as event_cases
-    from hubbub.service.authentication import authenticate
+    from hubbub.service.admin import users
+    from hubbub.service.chat import channels
+    from hubbub.service.realtime import events as event_cases
+    from hubbub.service.shared import access
+    from hubbub.service.shared.authentication import authenticate
     from hubbub.storage.sql import SqlStorage
 
     workdir = Path(tempfile.mkdtemp(prefix="hubbub-micro-"))

@@ -43,7 +43,7 @@ def check(settings: Settings) -> str | None:
 def _worker(settings: Settings) -> None:
     import logging as worker_logging
 
-    from hubbub.cli import serve_one
+    from hubbub.node import serve_one
 
     worker_logging.basicConfig(level=settings.log_level.upper(),
                                format="%(asctime)s %(levelname)s %(name)s: %(message)s")

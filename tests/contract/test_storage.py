@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-import hubbub.storage.sql as sql_module
+import hubbub.storage.sql.engine as sql_engine
 from hubbub import errors
 from hubbub.core.models import (
     App,
@@ -115,8 +115,7 @@ def webhook(wid: str, *, due: float = 0.0, timeout: float = 1.0, state: str = "p
 
 async def test_open_migrates_a_fresh_database_to_head_and_reopens(fresh_url: str) -> None:
     config = Config()
-    config.set_main_option("script_location", str(Path(sql_module.__file__).parent /
-                                                  "migrations"))
+    config.set_main_option("script_location", str(sql_engine.MIGRATIONS))
     head = ScriptDirectory.from_config(config).get_current_head()
 
     store = SqlStorage(fresh_url)

@@ -9,7 +9,8 @@ import asyncio
 from typing import Any
 
 from hubbub.schemas import CreateCommandRequest, UpdateCommandRequest
-from hubbub.service import Context, commands
+from hubbub.service import Context
+from hubbub.service.admin import commands
 
 
 async def test_a_reload_overtaken_by_a_local_update_does_not_undo_it(ctx: Context) -> None:

@@ -17,7 +17,8 @@ from hubbub.broker import Control
 from hubbub.caches import INVALIDATE
 from hubbub.core.models import User, utcnow
 from hubbub.hub import Connection
-from hubbub.service import Context, connections
+from hubbub.service import Context
+from hubbub.service.realtime import connections
 
 
 class Socket:

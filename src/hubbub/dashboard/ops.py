@@ -25,11 +25,12 @@ from hubbub.schemas import (
     parse,
 )
 from hubbub.service import Context
-from hubbub.service import channel_types as types_uc
-from hubbub.service import channels as channels_uc
-from hubbub.service import events as events_uc
-from hubbub.service import users as users_uc
-from hubbub.service import webhooks as webhooks_uc
+from hubbub.service.admin import channel_types as types_uc
+from hubbub.service.admin import users as users_uc
+from hubbub.service.admin import webhooks as webhooks_uc
+from hubbub.service.chat import channels as channels_uc
+from hubbub.service.realtime import events as events_uc
+from hubbub.service.shared import users as shared_users
 
 #: Boolean features of a channel type shown as one-click switches, most used first.
 FEATURES = ("custom_events", "typing_events", "read_events", "connect_events") + tuple(
@@ -116,7 +117,7 @@ async def search_users(ctx: Context, text: str, limit: int = 30) -> list[dict[st
 
 
 async def user(ctx: Context, user_id: str) -> dict[str, Any]:
-    found = await users_uc.get_user(ctx, user_id)
+    found = await shared_users.get_user(ctx, user_id)
     return ctx.user_wire(found) | {
         "connections": ctx.hub.user_connection_count(user_id),
         "revoke_tokens_issued_before": found.revoke_tokens_issued_before}
@@ -137,7 +138,7 @@ async def revoke_tokens(ctx: Context, user_id: str) -> None:
 async def disconnect(ctx: Context, user_id: str) -> None:
     """Close every connection of the user on every node (code 4000: the SDK does not retry
     with the same token before asking the app)."""
-    await users_uc.disconnect(ctx, user_id, "disconnected from the dashboard")
+    await shared_users.disconnect(ctx, user_id, "disconnected from the dashboard")
 
 
 # channels ------------------------------------------------------------------------------------

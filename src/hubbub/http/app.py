@@ -10,7 +10,7 @@ from hubbub import errors
 from hubbub.core import permissions
 from hubbub.http.base import RATE_LIMITS_KEY, Call, endpoint
 from hubbub.schemas import CreateRoleRequest, UpdateAppRequest
-from hubbub.service import admin
+from hubbub.service.admin import app as admin
 
 routes = web.RouteTableDef()
 

@@ -22,7 +22,7 @@ from hubbub.core.models import clone
 from hubbub.ratelimit import RateLimits, Verdict, platform_of
 from hubbub.schemas import check_depth, parse
 from hubbub.service import Context
-from hubbub.service.authentication import authenticate
+from hubbub.service.shared.authentication import authenticate
 
 CONTEXT_KEY = web.AppKey("context", Context)
 SETTINGS_KEY = web.AppKey("settings", Settings)

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from hubbub.http.base import Call, endpoint
 from hubbub.schemas import ChannelTypeSettings
-from hubbub.service import channel_types
+from hubbub.service.admin import channel_types
 
 routes = web.RouteTableDef()
 

@@ -16,7 +16,8 @@ from hubbub.schemas import (
     QueryMembersRequest,
     UpdateChannelRequest,
 )
-from hubbub.service import channels, events, watching
+from hubbub.service.chat import channels
+from hubbub.service.realtime import events
 
 routes = web.RouteTableDef()
 
@@ -77,7 +78,7 @@ async def query_channels(call: Call) -> dict[str, Any]:
 @routes.post("/channels/{type}/{id}/stop-watching")
 @endpoint("StopWatchingChannel", status=201)
 async def stop_watching(call: Call) -> dict[str, Any]:
-    return await watching.stop_watching(call.ctx, call.principal, call.param("type"),
+    return await channels.stop_watching(call.ctx, call.principal, call.param("type"),
                                             call.param("id"), call.connection_id)
 
 

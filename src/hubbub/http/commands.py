@@ -8,7 +8,7 @@ from aiohttp import web
 
 from hubbub.http.base import Call, endpoint
 from hubbub.schemas import CreateCommandRequest, UpdateCommandRequest
-from hubbub.service import commands
+from hubbub.service.admin import commands
 
 routes = web.RouteTableDef()
 

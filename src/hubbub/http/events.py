@@ -9,7 +9,7 @@ from aiohttp import web
 
 from hubbub.http.base import Call, endpoint
 from hubbub.schemas import SendEventRequest, SendUserEventRequest, SyncRequest
-from hubbub.service import events, sync
+from hubbub.service.realtime import events, sync
 
 routes = web.RouteTableDef()
 

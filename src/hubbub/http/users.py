@@ -17,7 +17,8 @@ from hubbub.schemas import (
     RestoreUsersRequest,
     UpsertUsersRequest,
 )
-from hubbub.service import tasks, users
+from hubbub.service.admin import users
+from hubbub.service.shared import tasks
 
 routes = web.RouteTableDef()
 

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from hubbub import errors
 from hubbub.http.base import Call, endpoint
-from hubbub.service import webhooks
+from hubbub.service.admin import webhooks
 
 routes = web.RouteTableDef()
 

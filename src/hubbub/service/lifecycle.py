@@ -14,10 +14,12 @@ from hubbub.core.models import App, ChannelType, utcnow
 from hubbub.history import create_history
 from hubbub.hub import Hub
 from hubbub.presence import create_presence
-from hubbub.service import commands, connections, presence, watching
-from hubbub.service.activity import ActivityRecorder
-from hubbub.service.context import Context
-from hubbub.service.reload import load_settings
+from hubbub.service.admin import commands
+from hubbub.service.realtime import connections
+from hubbub.service.shared import presence, watching
+from hubbub.service.shared.activity import ActivityRecorder
+from hubbub.service.shared.context import Context
+from hubbub.service.shared.reload import load_settings
 from hubbub.storage.base import Storage, StorageError
 from hubbub.storage.cached import CachedStorage, Users
 from hubbub.webhooks.sender import WebhookSender

@@ -32,8 +32,8 @@ from hubbub.config import Settings
 from hubbub.http.base import CONTEXT_KEY, RATE_LIMITS_KEY, SETTINGS_KEY, duration_since
 from hubbub.hub import Connection, Hub, text_frame
 from hubbub.ratelimit import platform_of
-from hubbub.service import connections
-from hubbub.service.authentication import authenticate
+from hubbub.service.realtime import connections
+from hubbub.service.shared.authentication import authenticate
 
 log = logging.getLogger(__name__)
 

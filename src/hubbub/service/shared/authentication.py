@@ -8,16 +8,17 @@ from hubbub import auth, errors
 from hubbub.auth import Principal
 from hubbub.core.models import User, clone, parse_time, utcnow
 from hubbub.core.validation import is_reserved_user_id
-from hubbub.service.context import Context
-from hubbub.service.reload import fresh
+from hubbub.service.shared.context import Context
+from hubbub.service.shared.reload import fresh
 
 
 async def authenticate(ctx: Context, api_key: str | None, token: str | None,
                        auth_type: str | None) -> Principal:
     """Who the request acts as. Unknown key first: nothing else happens for a wrong app.
 
-    The app's settings are brought up to date first (:func:`~hubbub.service.reload.fresh`), so a change
-    made through any process holds for this request. A verified token is cached by its
+    The app's settings are brought up to date first
+    (:func:`~hubbub.service.shared.reload.fresh`), so a change made through any process holds
+    for this request. A verified token is cached by its
     string; its times (exp, nbf) are checked again on every use, and revocation always runs
     against the current app settings and user."""
     await fresh(ctx)

@@ -1,5 +1,5 @@
 """Who is connected, for user inboxes: a user event to a user with no connection anywhere is
-kept in that user's inbox (see ``events.emit``) and handed out by ``/sync``.
+kept in that user's inbox (see ``emit.emit``) and handed out by ``/sync``.
 
 :func:`is_connected` is the one question asked; swap its answer here (e.g. for a cluster-wide
 presence) and nothing else changes. With one process the hub knows every connection; with a
@@ -8,7 +8,7 @@ Redis broker each node counts its connections per user in Redis (``history.redis
 
 from __future__ import annotations
 
-from hubbub.service.context import Context
+from hubbub.service.shared.context import Context
 
 
 async def is_connected(ctx: Context, user_id: str) -> bool:

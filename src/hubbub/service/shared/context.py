@@ -24,7 +24,7 @@ from hubbub.core.models import App, ChannelType, Command, User
 from hubbub.history import History
 from hubbub.hub import Hub
 from hubbub.presence import Presence
-from hubbub.service.activity import ActivityRecorder
+from hubbub.service.shared.activity import ActivityRecorder
 from hubbub.storage.base import Storage
 from hubbub.storage.cached import Users
 from hubbub.webhooks.sender import WebhookSender

@@ -8,8 +8,8 @@ from typing import Any
 from hubbub.core import permissions
 from hubbub.core.models import Channel, ChannelType, Member, User
 from hubbub.core.permissions import Subject
-from hubbub.service import access
-from hubbub.service.context import Context
+from hubbub.service.shared import access
+from hubbub.service.shared.context import Context
 
 
 async def channel_state(ctx: Context, channel: Channel, ct: ChannelType, acting: User | None,

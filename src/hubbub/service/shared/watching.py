@@ -14,23 +14,21 @@ from __future__ import annotations
 from typing import Any
 
 from hubbub import errors
-from hubbub.auth import Principal
 from hubbub.broker import Control
 from hubbub.core import events
 from hubbub.core.models import Channel, ChannelType, User, utcnow
 from hubbub.hub import Connection
-from hubbub.service.authentication import acting_user
-from hubbub.service.context import Context
-from hubbub.service.events import emit
+from hubbub.service.shared.context import Context
+from hubbub.service.shared.emit import emit
 
 
-def _watch_args(acting: User, connection_id: str, cid: str,
+def watch_args(acting: User, connection_id: str, cid: str,
                 address: str | None) -> dict[str, Any]:
     return {"connection_id": connection_id, "user_id": acting.id, "cid": cid,
             "anonymous": acting.role == "anonymous", "address": address}
 
 
-def _owns(user_id: str, anonymous: bool, conn: Connection, address: str | None) -> bool:
+def owns(user_id: str, anonymous: bool, conn: Connection, address: str | None) -> bool:
     """A request may act on its own connections only: nobody subscribes somebody else's
     socket by learning its id. Anonymous requests carry no identity, so an anonymous request
     is bound to the anonymous connections opened from its own client address."""
@@ -54,10 +52,10 @@ async def watch(ctx: Context, acting: User, channel: Channel, ct: ChannelType,
     conn = ctx.hub.get(connection_id)
     if conn is None:
         if ctx.broker.distributed:
-            await ctx.broker.publish(Control("watch", _watch_args(
+            await ctx.broker.publish(Control("watch", watch_args(
                 acting, connection_id, channel.cid, address)))
         return
-    if not _owns(acting.id, acting.role == "anonymous", conn, address):
+    if not owns(acting.id, acting.role == "anonymous", conn, address):
         raise errors.InputError("connection_id does not belong to the requesting user")
     _check_room(ctx, conn, channel.cid)
     await _watch_here(ctx, conn, channel.cid, acting)
@@ -95,7 +93,7 @@ def remote_watch(ctx: Context, args: dict[str, Any], watching: bool) -> None:
     conn = ctx.hub.get(str(args.get("connection_id", "")))
     cid = args.get("cid")
     address = args.get("address")
-    if conn is None or not isinstance(cid, str) or not _owns(
+    if conn is None or not isinstance(cid, str) or not owns(
             str(args.get("user_id")), bool(args.get("anonymous")), conn,
             address if isinstance(address, str) else None):
         return
@@ -105,26 +103,6 @@ def remote_watch(ctx: Context, args: dict[str, Any], watching: bool) -> None:
         ctx.spawn(_watch_here(ctx, conn, cid, None))
     elif ctx.hub.unwatch(conn, cid):
         ctx.spawn(after_unwatch(ctx, conn, cid))
-
-
-async def stop_watching(ctx: Context, principal: Principal, channel_type: str, channel_id: str,
-                        connection_id: str | None) -> dict[str, Any]:
-    acting = await acting_user(ctx, principal)
-    ctx.channel_type(channel_type)
-    cid = f"{channel_type}:{channel_id}"
-    if not connection_id:
-        raise errors.InputError("connection_id is required to stop watching")
-    conn = ctx.hub.get(connection_id)
-    if conn is None:
-        if ctx.broker.distributed:
-            await ctx.broker.publish(Control("unwatch", _watch_args(
-                acting, connection_id, cid, principal.address)))
-        return {}
-    if not _owns(acting.id, acting.role == "anonymous", conn, principal.address):
-        raise errors.InputError("connection_id does not belong to the requesting user")
-    if ctx.hub.unwatch(conn, cid):
-        await after_unwatch(ctx, conn, cid)
-    return {}
 
 
 async def after_unwatch(ctx: Context, conn: Connection, cid: str) -> None:

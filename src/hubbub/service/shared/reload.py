@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from hubbub.service.context import Context
+from hubbub.service.shared.context import Context
 
 
 async def load_settings(ctx: Context) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from hubbub import errors
 from hubbub.core.models import Task, utcnow
-from hubbub.service.context import Context
+from hubbub.service.shared.context import Context
 
 
 def entry(error: str | None) -> dict[str, Any]:

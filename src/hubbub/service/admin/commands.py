@@ -17,7 +17,7 @@ from hubbub.core import defaults
 from hubbub.core.models import Command, utcnow
 from hubbub.core.validation import check_id
 from hubbub.schemas import CreateCommandRequest, UpdateCommandRequest
-from hubbub.service.context import Context
+from hubbub.service.shared.context import Context
 
 MAX_CUSTOM_COMMANDS = 50
 MAX_TEXT = 255

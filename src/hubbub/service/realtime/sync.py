@@ -1,6 +1,6 @@
 """``POST /sync`` (Stream's Sync Events): what a client missed while it was away.
 
-The answer holds, oldest first, every kept event (see ``events.emit``) of the requested
+The answer holds, oldest first, every kept event (see ``emit.emit``) of the requested
 channels with a ``created_at`` after ``last_sync_at``, then hands out the caller's own inbox
 (user events sent while they had no connection, each returned once).
 
@@ -31,10 +31,10 @@ from hubbub.core.validation import check_id
 from hubbub.history import History, HistoryError, oldest_cursor, stream_name
 from hubbub.history.base import parse_stamp
 from hubbub.schemas import SyncRequest
-from hubbub.service import access, watching
-from hubbub.service.authentication import acting_user
-from hubbub.service.context import Context
-from hubbub.service.users import get_user
+from hubbub.service.shared import access, watching
+from hubbub.service.shared.authentication import acting_user
+from hubbub.service.shared.context import Context
+from hubbub.service.shared.users import get_user
 
 #: Stream refuses more channels than this in one call.
 MAX_CIDS = 255

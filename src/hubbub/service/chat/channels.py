@@ -21,11 +21,11 @@ from hubbub.schemas import (
     QueryMembersRequest,
     UpdateChannelRequest,
 )
-from hubbub.service import access, presence, tasks, watching
-from hubbub.service.authentication import acting_user
-from hubbub.service.channel_state import channel_state, channel_wire, member_list
-from hubbub.service.context import Context
-from hubbub.service.events import emit, publish_channel_event
+from hubbub.service.shared import access, presence, tasks, watching
+from hubbub.service.shared.authentication import acting_user
+from hubbub.service.shared.channel_state import channel_state, channel_wire, member_list
+from hubbub.service.shared.context import Context
+from hubbub.service.shared.emit import emit, publish_channel_event
 
 #: Settings a channel may override on its type (server-side only).
 OVERRIDABLE = frozenset({
@@ -419,3 +419,23 @@ async def query_members(ctx: Context, principal: Principal,
                                             request.sort, request.limit, request.offset)
     users = await ctx.users.get([m.user_id for m in found])
     return {"members": member_list(ctx, found, users)}
+
+
+async def stop_watching(ctx: Context, principal: Principal, channel_type: str, channel_id: str,
+                        connection_id: str | None) -> dict[str, Any]:
+    acting = await acting_user(ctx, principal)
+    ctx.channel_type(channel_type)
+    cid = f"{channel_type}:{channel_id}"
+    if not connection_id:
+        raise errors.InputError("connection_id is required to stop watching")
+    conn = ctx.hub.get(connection_id)
+    if conn is None:
+        if ctx.broker.distributed:
+            await ctx.broker.publish(Control("unwatch", watching.watch_args(
+                acting, connection_id, cid, principal.address)))
+        return {}
+    if not watching.owns(acting.id, acting.role == "anonymous", conn, principal.address):
+        raise errors.InputError("connection_id does not belong to the requesting user")
+    if ctx.hub.unwatch(conn, cid):
+        await watching.after_unwatch(ctx, conn, cid)
+    return {}

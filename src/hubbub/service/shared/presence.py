@@ -13,8 +13,8 @@ from typing import Any
 from hubbub.broker import BrokerError, Control
 from hubbub.core.models import User, utcnow
 from hubbub.hub import Connection
-from hubbub.service.context import Context
-from hubbub.service.events import emit
+from hubbub.service.shared.context import Context
+from hubbub.service.shared.emit import emit
 
 #: Users one connection may follow the presence of.
 MAX_SUBSCRIPTIONS = 5000

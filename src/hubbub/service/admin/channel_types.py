@@ -8,7 +8,7 @@ from hubbub import errors
 from hubbub.core import default_grants, defaults, events, permissions
 from hubbub.core.models import ChannelType, utcnow
 from hubbub.core.validation import check_id
-from hubbub.service.context import Context
+from hubbub.service.shared.context import Context
 
 MAX_CHANNEL_TYPES = 50
 

@@ -10,8 +10,9 @@ from hubbub import errors
 from hubbub.core import default_grants, permissions
 from hubbub.core.models import parse_time, utcnow
 from hubbub.core.validation import check_id
-from hubbub.service import access, users
-from hubbub.service.context import BUILTIN_ROLES, Context
+from hubbub.service.shared import access
+from hubbub.service.shared.context import BUILTIN_ROLES, Context
+from hubbub.service.shared.users import revoke_connections
 
 MAX_CUSTOM_ROLES = 25
 BOOLEAN_SETTINGS = ("disable_auth_checks", "disable_permissions_checks",
@@ -70,7 +71,7 @@ async def update_app(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
     ctx.app = replace(ctx.app, settings=updated)
     if body.get("revoke_tokens_issued_before"):
         # App-wide revocation: open sockets of every user whose token it covers close now.
-        await users.revoke_connections(ctx, None, body["revoke_tokens_issued_before"])
+        await revoke_connections(ctx, None, body["revoke_tokens_issued_before"])
     return {}
 
 

@@ -12,11 +12,11 @@ from hubbub import auth, errors
 from hubbub.auth import Principal
 from hubbub.core.models import USER_PROTECTED, USER_RESERVED, User, clone, parse_time, utcnow
 from hubbub.hub import Connection
-from hubbub.service import presence
-from hubbub.service.context import Context
-from hubbub.service.reload import fresh
-from hubbub.service.users import SELF_UPDATE_KEEPS, user_from_object
-from hubbub.service.watching import after_unwatch
+from hubbub.service.shared import presence
+from hubbub.service.shared.context import Context
+from hubbub.service.shared.reload import fresh
+from hubbub.service.shared.users import SELF_UPDATE_KEEPS, user_from_object
+from hubbub.service.shared.watching import after_unwatch
 
 
 async def connect(ctx: Context, principal: Principal, details: dict[str, Any]) -> User:
@@ -25,7 +25,7 @@ async def connect(ctx: Context, principal: Principal, details: dict[str, Any]) -
 
     A known user whose details change nothing is not written: its ``last_active`` is noted
     in memory (this process's cache shows it at once) and stored behind, in a batch (see
-    :mod:`hubbub.service.activity`). New users and changed details are written at once."""
+    :mod:`hubbub.service.shared.activity`). New users and changed details are written at once."""
     if principal.anonymous:
         return User(id=f"anon-{uuid.uuid4().hex[:12]}", role="anonymous")
     assert principal.user_id is not None

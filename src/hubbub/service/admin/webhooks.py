@@ -6,7 +6,7 @@ import time
 
 from hubbub import errors
 from hubbub.core.models import WebhookDelivery
-from hubbub.service.context import Context
+from hubbub.service.shared.context import Context
 
 STATES = ("pending", "delivered", "dead")
 

@@ -11,7 +11,7 @@ from hubbub import errors
 from hubbub.core import default_grants, defaults, permissions
 from hubbub.core.models import Channel, ChannelType, Command, Member, User
 from hubbub.core.permissions import Subject
-from hubbub.service.context import Context
+from hubbub.service.shared.context import Context
 
 
 def checks_disabled(ctx: Context) -> bool:

@@ -1,0 +1,1 @@
+"""Chat content: channels (get-or-create and watch, update, members, query)."""
